@@ -55,8 +55,8 @@ export interface RaftConfig {
   inflightBytesMax: number;
   /** Most bytes of entries appended but not yet committed at the leader. */
   uncommittedBytesMax: number;
-  /** Quiesce: stop heartbeats while the group is idle and all followers are caught up. */
-  quiesce: boolean;
+  /** A snapshot not reported sent within this many ticks is presumed lost (leader probes again). */
+  snapshotTimeoutTicks: number;
   /** Seeded random source returning a float in [0, 1). The core never uses Math.random. */
   random: () => number;
   /** Known bugs switched in for tests (see Mutation); empty in production. */
@@ -80,7 +80,7 @@ export const DEFAULT_RAFT_CONFIG = {
   inflightMessagesMax: 256,
   inflightBytesMax: 32 * 1024 * 1024,
   uncommittedBytesMax: 64 * 1024 * 1024,
-  quiesce: false,
+  snapshotTimeoutTicks: 100,
   mutations: new Set<Mutation>(),
   unsafeAllowMutations: false,
 } as const;
@@ -98,6 +98,7 @@ export function validateRaftConfig(input: RaftConfigInput): RaftConfig {
   checkInt('groupId', config.groupId, 0, 2 ** 32 - 1);
   checkInt('heartbeatTicks', config.heartbeatTicks, 1, 1_000);
   checkInt('electionTicks', config.electionTicks, config.heartbeatTicks + 1, 100_000);
+  checkInt('snapshotTimeoutTicks', config.snapshotTimeoutTicks, 1, 10_000_000);
   checkInt('applied', config.applied, 0, Number.MAX_SAFE_INTEGER);
   checkInt('entryBytesMax', config.entryBytesMax, 1, 256 * 1024 * 1024);
   checkInt('messageBytesMax', config.messageBytesMax, 1, 256 * 1024 * 1024);

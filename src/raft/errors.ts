@@ -49,7 +49,10 @@ export class UnavailableError extends RaftError {
 /** SnapshotOutOfDateError says a snapshot older than the one in storage was offered. */
 export class SnapshotOutOfDateError extends RaftError {
   constructor(index: number, current: number) {
-    super('SNAPSHOT_OUT_OF_DATE', `snapshot at ${index} is older than the stored one at ${current}`);
+    super(
+      'SNAPSHOT_OUT_OF_DATE',
+      `snapshot at ${index} is older than the stored one at ${current}`,
+    );
   }
 }
 

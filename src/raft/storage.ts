@@ -179,11 +179,16 @@ export class MemoryStorage implements RaftStorage, RaftLogWriter {
     if (last < first) return; // all already compacted
     const kept = first > entries[0].index ? entries.slice(first - entries[0].index) : entries;
     const offset = kept[0].index - this.log[0].index;
-    assert(offset <= this.log.length, () => `append gap: ${kept[0].index} after ${this.lastIndex()}`);
     assert(
-      kept[0].index > this.hardState.commit || this.log.length <= offset ||
+      offset <= this.log.length,
+      () => `append gap: ${kept[0].index} after ${this.lastIndex()}`,
+    );
+    assert(
+      kept[0].index > this.hardState.commit ||
+        this.log.length <= offset ||
         this.log[offset].term === kept[0].term,
-      () => `append would overwrite committed entry ${kept[0].index} (commit ${this.hardState.commit})`,
+      () =>
+        `append would overwrite committed entry ${kept[0].index} (commit ${this.hardState.commit})`,
     );
     this.log = this.log.slice(0, offset).concat(kept);
   }

@@ -197,7 +197,12 @@ export interface Ready {
 }
 
 /** emptyMessage returns a Message of `type` with every other field zero. */
-export function emptyMessage(type: MessageType, groupId: GroupId, from: NodeId, to: NodeId): Message {
+export function emptyMessage(
+  type: MessageType,
+  groupId: GroupId,
+  from: NodeId,
+  to: NodeId,
+): Message {
   return {
     type,
     groupId,

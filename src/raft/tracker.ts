@@ -1,0 +1,133 @@
+/**
+ * ProgressTracker holds a group's membership (voters and learners) and, at the leader, the
+ * Progress of every replica. Quorum arithmetic lives here: majority of voters only; learners
+ * receive the log but never count.
+ */
+import { assert } from './errors.js';
+import { Progress } from './progress.js';
+import type { ConfState, Index, NodeId } from './types.js';
+
+/** VoteResult is the outcome of an election count so far. */
+export enum VoteResult {
+  Pending = 0,
+  Won = 1,
+  Lost = 2,
+}
+
+/** ProgressTracker: membership plus per-replica progress. Invariant: voters ∩ learners = ∅. */
+export class ProgressTracker {
+  readonly voters = new Set<NodeId>();
+  readonly learners = new Set<NodeId>();
+  readonly progress = new Map<NodeId, Progress>();
+  readonly votes = new Map<NodeId, boolean>();
+
+  constructor(
+    private readonly inflightCountMax: number,
+    private readonly inflightBytesMax: number,
+  ) {}
+
+  /** quorum is the number of voters that makes a majority. */
+  quorum(): number {
+    return Math.floor(this.voters.size / 2) + 1;
+  }
+
+  isMember(id: NodeId): boolean {
+    return this.voters.has(id) || this.learners.has(id);
+  }
+
+  /** confState returns the membership as sorted arrays. */
+  confState(): ConfState {
+    return {
+      voters: [...this.voters].sort((a, b) => a - b),
+      learners: [...this.learners].sort((a, b) => a - b),
+    };
+  }
+
+  /** setConf replaces the membership; progress of new members starts at (match 0, next). */
+  setConf(conf: ConfState, next: Index): void {
+    this.voters.clear();
+    this.learners.clear();
+    for (const id of conf.voters) this.voters.add(id);
+    for (const id of conf.learners) {
+      assert(!this.voters.has(id), () => `node ${id} is both voter and learner`);
+      this.learners.add(id);
+    }
+    for (const id of [...this.progress.keys()]) {
+      if (!this.isMember(id)) this.progress.delete(id);
+    }
+    for (const id of this.members()) this.ensureProgress(id, next);
+  }
+
+  /** members lists voters then learners. */
+  members(): NodeId[] {
+    return [...this.voters, ...this.learners];
+  }
+
+  /** ensureProgress creates the progress of `id` if missing and keeps its learner flag true. */
+  ensureProgress(id: NodeId, next: Index): Progress {
+    let progress = this.progress.get(id);
+    if (!progress) {
+      progress = new Progress(
+        0,
+        next,
+        this.learners.has(id),
+        this.inflightCountMax,
+        this.inflightBytesMax,
+      );
+      this.progress.set(id, progress);
+    }
+    progress.isLearner = this.learners.has(id);
+    return progress;
+  }
+
+  /** resetProgress gives every member fresh progress (used when a term starts). */
+  resetProgress(self: NodeId, lastIndex: Index): void {
+    this.progress.clear();
+    for (const id of this.members()) {
+      const progress = this.ensureProgress(id, lastIndex + 1);
+      if (id === self) progress.match = lastIndex;
+    }
+  }
+
+  /** committedIndex is the highest index replicated on a majority of voters. */
+  committedIndex(): Index {
+    if (this.voters.size === 0) return 0;
+    const matches: Index[] = [];
+    for (const id of this.voters) matches.push(this.progress.get(id)?.match ?? 0);
+    matches.sort((a, b) => b - a);
+    return matches[this.quorum() - 1];
+  }
+
+  /** recordVote counts a vote (the first answer of each voter counts) and tallies. */
+  recordVote(id: NodeId, granted: boolean): VoteResult {
+    if (!this.votes.has(id)) this.votes.set(id, granted);
+    let granted_ = 0;
+    let rejected = 0;
+    for (const voter of this.voters) {
+      const vote = this.votes.get(voter);
+      if (vote === true) granted_++;
+      else if (vote === false) rejected++;
+    }
+    if (granted_ >= this.quorum()) return VoteResult.Won;
+    if (this.voters.size - rejected < this.quorum()) return VoteResult.Lost;
+    return VoteResult.Pending;
+  }
+
+  /** hasQuorum tells whether `ids` contains a majority of voters. */
+  hasQuorum(ids: ReadonlySet<NodeId>): boolean {
+    let count = 0;
+    for (const voter of this.voters) if (ids.has(voter)) count++;
+    return count >= this.quorum();
+  }
+
+  /** quorumActive tells whether a majority was heard from, then clears the marks (not self). */
+  quorumActive(self: NodeId): boolean {
+    let active = 0;
+    for (const voter of this.voters) {
+      const progress = this.progress.get(voter);
+      if (voter === self || progress?.recentActive) active++;
+    }
+    for (const [id, progress] of this.progress) progress.recentActive = id === self;
+    return active >= this.quorum();
+  }
+}

@@ -172,6 +172,79 @@ export function decodeSnapshot(bytes: Uint8Array): Snapshot {
   return snapshotFromWire(decodeWire('Snapshot', bytes, decodeWireSnapshot), 'Snapshot');
 }
 
+/**
+ * SnapshotChunk is one frame of the peer Snapshot stream: the first carries `message` (the
+ * SNAPSHOT message, snapshot data empty) and `imageBytes`; later ones carry `data` at `offset`.
+ */
+export interface SnapshotChunk {
+  message: Message | null;
+  offset: number;
+  data: Uint8Array;
+  last: boolean;
+  imageBytes: number;
+}
+
+/** SnapshotAck answers the Snapshot stream (see proto/raft.proto). */
+export interface SnapshotAck {
+  resumeOffset: number;
+  done: boolean;
+  error: string;
+}
+
+/** encodeSnapshotChunk encodes one frame of a snapshot stream. */
+export function encodeSnapshotChunk(chunk: SnapshotChunk): Uint8Array {
+  if (chunk.message) checkMessage(chunk.message, 'chunk.message');
+  checkUint64(chunk.offset, 'chunk', 'offset');
+  checkUint64(chunk.imageBytes, 'chunk', 'imageBytes');
+  return wire.SnapshotChunk.encode(asWire(chunk)).finish();
+}
+
+/** decodeSnapshotChunk decodes and validates one snapshot frame; throws MessageDecodeError. */
+export function decodeSnapshotChunk(bytes: Uint8Array): SnapshotChunk {
+  const decoded = decodeWire('SnapshotChunk', bytes, (b) => wire.SnapshotChunk.decode(b));
+  let message: Message | null = null;
+  if (decoded.message != null) {
+    try {
+      message = messageFromWire(decoded.message, 'Message');
+    } catch (error) {
+      throw nested(error, 'SnapshotChunk', 'message');
+    }
+  }
+  return {
+    message,
+    offset: toSafeNumber(decoded.offset, 'SnapshotChunk', 'offset'),
+    data: bytesFromWire(decoded.data),
+    last: decoded.last === true,
+    imageBytes: toSafeNumber(decoded.imageBytes, 'SnapshotChunk', 'imageBytes'),
+  };
+}
+
+/** encodeSnapshotAck encodes an answer on a snapshot stream. */
+export function encodeSnapshotAck(ack: SnapshotAck): Uint8Array {
+  checkUint64(ack.resumeOffset, 'ack', 'resumeOffset');
+  return wire.SnapshotAck.encode(ack).finish();
+}
+
+/** decodeSnapshotAck decodes an answer on a snapshot stream; throws MessageDecodeError. */
+export function decodeSnapshotAck(bytes: Uint8Array): SnapshotAck {
+  const decoded = decodeWire('SnapshotAck', bytes, (b) => wire.SnapshotAck.decode(b));
+  return {
+    resumeOffset: toSafeNumber(decoded.resumeOffset, 'SnapshotAck', 'resumeOffset'),
+    done: decoded.done === true,
+    error: decoded.error ?? '',
+  };
+}
+
+/** encodeStreamEnd encodes the answer that closes a Raft stream ('' = no error). */
+export function encodeStreamEnd(error: string): Uint8Array {
+  return wire.StreamEnd.encode({ error }).finish();
+}
+
+/** decodeStreamEnd decodes the answer that closes a Raft stream; throws MessageDecodeError. */
+export function decodeStreamEnd(bytes: Uint8Array): string {
+  return decodeWire('StreamEnd', bytes, (b) => wire.StreamEnd.decode(b)).error ?? '';
+}
+
 // ---- Decoding: wire objects to validated plain values ----
 
 // The generated decoders, bound once (they do not use `this`, but stay called as methods).

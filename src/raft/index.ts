@@ -23,4 +23,12 @@ export {
   encodeSnapshotMetadata,
   decodeSnapshotMetadata,
   MessageDecodeError,
+  encodeSnapshotChunk,
+  decodeSnapshotChunk,
+  encodeSnapshotAck,
+  decodeSnapshotAck,
+  encodeStreamEnd,
+  decodeStreamEnd,
+  type SnapshotChunk,
+  type SnapshotAck,
 } from './codec.js';

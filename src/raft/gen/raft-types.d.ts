@@ -274,5 +274,89 @@ export namespace strata {
       }
       type $Shape = strata.raft.MessageBatch.$Properties;
     }
+
+    interface ISnapshotChunk extends strata.raft.SnapshotChunk.$Properties {}
+
+    class SnapshotChunk {
+      constructor(properties?: strata.raft.SnapshotChunk.$Properties);
+      $unknowns?: Uint8Array[];
+      message?: strata.raft.Message.$Properties | null;
+      offset: number | Long;
+      data: Uint8Array;
+      last: boolean;
+      imageBytes: number | Long;
+      static encode(
+        message: strata.raft.SnapshotChunk.$Properties,
+        writer?: $protobuf.Writer,
+      ): $protobuf.Writer;
+      static decode(
+        reader: $protobuf.Reader | Uint8Array,
+        length?: number,
+      ): strata.raft.SnapshotChunk & strata.raft.SnapshotChunk.$Shape;
+    }
+
+    namespace SnapshotChunk {
+      interface $Properties {
+        message?: strata.raft.Message.$Properties | null;
+        offset?: number | Long | null;
+        data?: Uint8Array | null;
+        last?: boolean | null;
+        imageBytes?: number | Long | null;
+        $unknowns?: Uint8Array[];
+      }
+      type $Shape = strata.raft.SnapshotChunk.$Properties;
+    }
+
+    interface ISnapshotAck extends strata.raft.SnapshotAck.$Properties {}
+
+    class SnapshotAck {
+      constructor(properties?: strata.raft.SnapshotAck.$Properties);
+      $unknowns?: Uint8Array[];
+      resumeOffset: number | Long;
+      done: boolean;
+      error: string;
+      static encode(
+        message: strata.raft.SnapshotAck.$Properties,
+        writer?: $protobuf.Writer,
+      ): $protobuf.Writer;
+      static decode(
+        reader: $protobuf.Reader | Uint8Array,
+        length?: number,
+      ): strata.raft.SnapshotAck & strata.raft.SnapshotAck.$Shape;
+    }
+
+    namespace SnapshotAck {
+      interface $Properties {
+        resumeOffset?: number | Long | null;
+        done?: boolean | null;
+        error?: string | null;
+        $unknowns?: Uint8Array[];
+      }
+      type $Shape = strata.raft.SnapshotAck.$Properties;
+    }
+
+    interface IStreamEnd extends strata.raft.StreamEnd.$Properties {}
+
+    class StreamEnd {
+      constructor(properties?: strata.raft.StreamEnd.$Properties);
+      $unknowns?: Uint8Array[];
+      error: string;
+      static encode(
+        message: strata.raft.StreamEnd.$Properties,
+        writer?: $protobuf.Writer,
+      ): $protobuf.Writer;
+      static decode(
+        reader: $protobuf.Reader | Uint8Array,
+        length?: number,
+      ): strata.raft.StreamEnd & strata.raft.StreamEnd.$Shape;
+    }
+
+    namespace StreamEnd {
+      interface $Properties {
+        error?: string | null;
+        $unknowns?: Uint8Array[];
+      }
+      type $Shape = strata.raft.StreamEnd.$Properties;
+    }
   }
 }

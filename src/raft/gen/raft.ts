@@ -1724,6 +1724,533 @@ const strataValue = ($root.strata = (() => {
       return MessageBatch;
     })();
 
+    raft.SnapshotChunk = (function () {
+      /**
+       * Properties of a SnapshotChunk.
+       * @typedef {Object} strata.raft.SnapshotChunk.$Properties
+       * @property {strata.raft.Message.$Properties|null} [message] SnapshotChunk message
+       * @property {number|Long|null} [offset] SnapshotChunk offset
+       * @property {Uint8Array|null} [data] SnapshotChunk data
+       * @property {boolean|null} [last] SnapshotChunk last
+       * @property {number|Long|null} [imageBytes] SnapshotChunk imageBytes
+       * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+       */
+
+      /**
+       * Properties of a SnapshotChunk.
+       * @memberof strata.raft
+       * @interface ISnapshotChunk
+       * @augments strata.raft.SnapshotChunk.$Properties
+       * @deprecated Use strata.raft.SnapshotChunk.$Properties instead.
+       */
+
+      /**
+       * Shape of a SnapshotChunk.
+       * @typedef {strata.raft.SnapshotChunk.$Properties} strata.raft.SnapshotChunk.$Shape
+       */
+
+      /**
+       * Constructs a new SnapshotChunk.
+       * @memberof strata.raft
+       * @classdesc Represents a SnapshotChunk.
+       * @constructor
+       * @param {strata.raft.SnapshotChunk.$Properties=} [properties] Properties to set
+       * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+       */
+      const SnapshotChunk = function (properties) {
+        if (properties)
+          for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+            if (properties[keys[i]] != null && keys[i] !== '__proto__')
+              this[keys[i]] = properties[keys[i]];
+      };
+
+      /**
+       * SnapshotChunk message.
+       * @member {strata.raft.Message.$Properties|null|undefined} message
+       * @memberof strata.raft.SnapshotChunk
+       * @instance
+       */
+      SnapshotChunk.prototype.message = null;
+
+      /**
+       * SnapshotChunk offset.
+       * @member {number|Long} offset
+       * @memberof strata.raft.SnapshotChunk
+       * @instance
+       */
+      SnapshotChunk.prototype.offset = $util.Long ? $util.Long.fromBits(0, 0, true) : 0;
+
+      /**
+       * SnapshotChunk data.
+       * @member {Uint8Array} data
+       * @memberof strata.raft.SnapshotChunk
+       * @instance
+       */
+      SnapshotChunk.prototype.data = $util.newBuffer([]);
+
+      /**
+       * SnapshotChunk last.
+       * @member {boolean} last
+       * @memberof strata.raft.SnapshotChunk
+       * @instance
+       */
+      SnapshotChunk.prototype.last = false;
+
+      /**
+       * SnapshotChunk imageBytes.
+       * @member {number|Long} imageBytes
+       * @memberof strata.raft.SnapshotChunk
+       * @instance
+       */
+      SnapshotChunk.prototype.imageBytes = $util.Long ? $util.Long.fromBits(0, 0, true) : 0;
+
+      /**
+       * Encodes the specified SnapshotChunk message. Does not implicitly {@link strata.raft.SnapshotChunk.verify|verify} messages.
+       * @function encode
+       * @memberof strata.raft.SnapshotChunk
+       * @static
+       * @param {strata.raft.SnapshotChunk.$Properties} message SnapshotChunk message or plain object to encode
+       * @param {$protobuf.Writer} [writer] Writer to encode to
+       * @returns {$protobuf.Writer} Writer
+       */
+      SnapshotChunk.encode = function (message, writer, _depth) {
+        if (!writer) writer = $Writer.create();
+        if (_depth === $undefined) _depth = 0;
+        if (_depth > $util.recursionLimit) throw $Error('max depth exceeded');
+        if (message.message != null && $Object.hasOwnProperty.call(message, 'message'))
+          $root.strata.raft.Message.encode(
+            message.message,
+            writer.uint32(/* id 1, wireType 2 =*/ 10).fork(),
+            _depth + 1,
+          ).ldelim();
+        if (
+          message.offset != null &&
+          $Object.hasOwnProperty.call(message, 'offset') &&
+          (typeof message.offset === 'object'
+            ? message.offset.low || message.offset.high
+            : message.offset !== 0)
+        )
+          writer.uint32(/* id 2, wireType 0 =*/ 16).uint64(message.offset);
+        if (
+          message.data != null &&
+          $Object.hasOwnProperty.call(message, 'data') &&
+          message.data.length
+        )
+          writer.uint32(/* id 3, wireType 2 =*/ 26).bytes(message.data);
+        if (
+          message.last != null &&
+          $Object.hasOwnProperty.call(message, 'last') &&
+          message.last !== false
+        )
+          writer.uint32(/* id 4, wireType 0 =*/ 32).bool(message.last);
+        if (
+          message.imageBytes != null &&
+          $Object.hasOwnProperty.call(message, 'imageBytes') &&
+          (typeof message.imageBytes === 'object'
+            ? message.imageBytes.low || message.imageBytes.high
+            : message.imageBytes !== 0)
+        )
+          writer.uint32(/* id 5, wireType 0 =*/ 40).uint64(message.imageBytes);
+        if (message.$unknowns != null && $Object.hasOwnProperty.call(message, '$unknowns'))
+          for (let i = 0; i < message.$unknowns.length; ++i) writer.raw(message.$unknowns[i]);
+        return writer;
+      };
+
+      /**
+       * Decodes a SnapshotChunk message from the specified reader or buffer.
+       * @function decode
+       * @memberof strata.raft.SnapshotChunk
+       * @static
+       * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+       * @param {number} [length] Message length if known beforehand
+       * @returns {strata.raft.SnapshotChunk & strata.raft.SnapshotChunk.$Shape} SnapshotChunk
+       * @throws {Error} If the payload is not a reader or valid buffer
+       * @throws {$protobuf.util.ProtocolError} If required fields are missing
+       */
+      SnapshotChunk.decode = function (reader, length, _end, _depth, _target) {
+        if (!(reader instanceof $Reader)) reader = $Reader.create(reader);
+        if (_depth === $undefined) _depth = 0;
+        if (_depth > $Reader.recursionLimit) throw $Error('max depth exceeded');
+        let end, message, value;
+        if (length === $undefined) end = reader.len;
+        else {
+          end = reader.pos + length;
+          if (end > reader.len) throw $RangeError('index out of range');
+          length = reader.len;
+          reader.len = end;
+        }
+        message = _target || new $root.strata.raft.SnapshotChunk();
+        while (reader.pos < end) {
+          let start = reader.pos;
+          let tag = reader.tag();
+          if (tag === _end) {
+            _end = $undefined;
+            break;
+          }
+          let wireType = tag & 7;
+          switch ((tag >>>= 3)) {
+            case 1: {
+              if (wireType !== 2) break;
+              message.message = $root.strata.raft.Message.decode(
+                reader,
+                reader.size(),
+                $undefined,
+                _depth + 1,
+                message.message,
+              );
+              continue;
+            }
+            case 2: {
+              if (wireType !== 0) break;
+              if (
+                typeof (value = reader.uint64()) === 'object'
+                  ? value.low || value.high
+                  : value !== 0
+              )
+                message.offset = value;
+              else delete message.offset;
+              continue;
+            }
+            case 3: {
+              if (wireType !== 2) break;
+              if ((value = reader.bytes()).length) message.data = value;
+              else delete message.data;
+              continue;
+            }
+            case 4: {
+              if (wireType !== 0) break;
+              if ((value = reader.bool())) message.last = value;
+              else delete message.last;
+              continue;
+            }
+            case 5: {
+              if (wireType !== 0) break;
+              if (
+                typeof (value = reader.uint64()) === 'object'
+                  ? value.low || value.high
+                  : value !== 0
+              )
+                message.imageBytes = value;
+              else delete message.imageBytes;
+              continue;
+            }
+          }
+          reader.skipType(wireType, _depth, tag);
+          if (!reader.discardUnknown) {
+            $util.makeProp(message, '$unknowns', false);
+            (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+          }
+        }
+        if (length !== $undefined) {
+          if (reader.pos !== end) throw $RangeError('index out of range');
+          reader.len = length;
+        }
+        if (_end !== $undefined) throw $Error('missing end group');
+        return message;
+      };
+
+      return SnapshotChunk;
+    })();
+
+    raft.SnapshotAck = (function () {
+      /**
+       * Properties of a SnapshotAck.
+       * @typedef {Object} strata.raft.SnapshotAck.$Properties
+       * @property {number|Long|null} [resumeOffset] SnapshotAck resumeOffset
+       * @property {boolean|null} [done] SnapshotAck done
+       * @property {string|null} [error] SnapshotAck error
+       * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+       */
+
+      /**
+       * Properties of a SnapshotAck.
+       * @memberof strata.raft
+       * @interface ISnapshotAck
+       * @augments strata.raft.SnapshotAck.$Properties
+       * @deprecated Use strata.raft.SnapshotAck.$Properties instead.
+       */
+
+      /**
+       * Shape of a SnapshotAck.
+       * @typedef {strata.raft.SnapshotAck.$Properties} strata.raft.SnapshotAck.$Shape
+       */
+
+      /**
+       * Constructs a new SnapshotAck.
+       * @memberof strata.raft
+       * @classdesc Represents a SnapshotAck.
+       * @constructor
+       * @param {strata.raft.SnapshotAck.$Properties=} [properties] Properties to set
+       * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+       */
+      const SnapshotAck = function (properties) {
+        if (properties)
+          for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+            if (properties[keys[i]] != null && keys[i] !== '__proto__')
+              this[keys[i]] = properties[keys[i]];
+      };
+
+      /**
+       * SnapshotAck resumeOffset.
+       * @member {number|Long} resumeOffset
+       * @memberof strata.raft.SnapshotAck
+       * @instance
+       */
+      SnapshotAck.prototype.resumeOffset = $util.Long ? $util.Long.fromBits(0, 0, true) : 0;
+
+      /**
+       * SnapshotAck done.
+       * @member {boolean} done
+       * @memberof strata.raft.SnapshotAck
+       * @instance
+       */
+      SnapshotAck.prototype.done = false;
+
+      /**
+       * SnapshotAck error.
+       * @member {string} error
+       * @memberof strata.raft.SnapshotAck
+       * @instance
+       */
+      SnapshotAck.prototype.error = '';
+
+      /**
+       * Encodes the specified SnapshotAck message. Does not implicitly {@link strata.raft.SnapshotAck.verify|verify} messages.
+       * @function encode
+       * @memberof strata.raft.SnapshotAck
+       * @static
+       * @param {strata.raft.SnapshotAck.$Properties} message SnapshotAck message or plain object to encode
+       * @param {$protobuf.Writer} [writer] Writer to encode to
+       * @returns {$protobuf.Writer} Writer
+       */
+      SnapshotAck.encode = function (message, writer, _depth) {
+        if (!writer) writer = $Writer.create();
+        if (_depth === $undefined) _depth = 0;
+        if (_depth > $util.recursionLimit) throw $Error('max depth exceeded');
+        if (
+          message.resumeOffset != null &&
+          $Object.hasOwnProperty.call(message, 'resumeOffset') &&
+          (typeof message.resumeOffset === 'object'
+            ? message.resumeOffset.low || message.resumeOffset.high
+            : message.resumeOffset !== 0)
+        )
+          writer.uint32(/* id 1, wireType 0 =*/ 8).uint64(message.resumeOffset);
+        if (
+          message.done != null &&
+          $Object.hasOwnProperty.call(message, 'done') &&
+          message.done !== false
+        )
+          writer.uint32(/* id 2, wireType 0 =*/ 16).bool(message.done);
+        if (
+          message.error != null &&
+          $Object.hasOwnProperty.call(message, 'error') &&
+          message.error !== ''
+        )
+          writer.uint32(/* id 3, wireType 2 =*/ 26).string(message.error);
+        if (message.$unknowns != null && $Object.hasOwnProperty.call(message, '$unknowns'))
+          for (let i = 0; i < message.$unknowns.length; ++i) writer.raw(message.$unknowns[i]);
+        return writer;
+      };
+
+      /**
+       * Decodes a SnapshotAck message from the specified reader or buffer.
+       * @function decode
+       * @memberof strata.raft.SnapshotAck
+       * @static
+       * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+       * @param {number} [length] Message length if known beforehand
+       * @returns {strata.raft.SnapshotAck & strata.raft.SnapshotAck.$Shape} SnapshotAck
+       * @throws {Error} If the payload is not a reader or valid buffer
+       * @throws {$protobuf.util.ProtocolError} If required fields are missing
+       */
+      SnapshotAck.decode = function (reader, length, _end, _depth, _target) {
+        if (!(reader instanceof $Reader)) reader = $Reader.create(reader);
+        if (_depth === $undefined) _depth = 0;
+        if (_depth > $Reader.recursionLimit) throw $Error('max depth exceeded');
+        let end, message, value;
+        if (length === $undefined) end = reader.len;
+        else {
+          end = reader.pos + length;
+          if (end > reader.len) throw $RangeError('index out of range');
+          length = reader.len;
+          reader.len = end;
+        }
+        message = _target || new $root.strata.raft.SnapshotAck();
+        while (reader.pos < end) {
+          let start = reader.pos;
+          let tag = reader.tag();
+          if (tag === _end) {
+            _end = $undefined;
+            break;
+          }
+          let wireType = tag & 7;
+          switch ((tag >>>= 3)) {
+            case 1: {
+              if (wireType !== 0) break;
+              if (
+                typeof (value = reader.uint64()) === 'object'
+                  ? value.low || value.high
+                  : value !== 0
+              )
+                message.resumeOffset = value;
+              else delete message.resumeOffset;
+              continue;
+            }
+            case 2: {
+              if (wireType !== 0) break;
+              if ((value = reader.bool())) message.done = value;
+              else delete message.done;
+              continue;
+            }
+            case 3: {
+              if (wireType !== 2) break;
+              if ((value = reader.stringVerify()).length) message.error = value;
+              else delete message.error;
+              continue;
+            }
+          }
+          reader.skipType(wireType, _depth, tag);
+          if (!reader.discardUnknown) {
+            $util.makeProp(message, '$unknowns', false);
+            (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+          }
+        }
+        if (length !== $undefined) {
+          if (reader.pos !== end) throw $RangeError('index out of range');
+          reader.len = length;
+        }
+        if (_end !== $undefined) throw $Error('missing end group');
+        return message;
+      };
+
+      return SnapshotAck;
+    })();
+
+    raft.StreamEnd = (function () {
+      /**
+       * Properties of a StreamEnd.
+       * @typedef {Object} strata.raft.StreamEnd.$Properties
+       * @property {string|null} [error] StreamEnd error
+       * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+       */
+
+      /**
+       * Properties of a StreamEnd.
+       * @memberof strata.raft
+       * @interface IStreamEnd
+       * @augments strata.raft.StreamEnd.$Properties
+       * @deprecated Use strata.raft.StreamEnd.$Properties instead.
+       */
+
+      /**
+       * Shape of a StreamEnd.
+       * @typedef {strata.raft.StreamEnd.$Properties} strata.raft.StreamEnd.$Shape
+       */
+
+      /**
+       * Constructs a new StreamEnd.
+       * @memberof strata.raft
+       * @classdesc Represents a StreamEnd.
+       * @constructor
+       * @param {strata.raft.StreamEnd.$Properties=} [properties] Properties to set
+       * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+       */
+      const StreamEnd = function (properties) {
+        if (properties)
+          for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+            if (properties[keys[i]] != null && keys[i] !== '__proto__')
+              this[keys[i]] = properties[keys[i]];
+      };
+
+      /**
+       * StreamEnd error.
+       * @member {string} error
+       * @memberof strata.raft.StreamEnd
+       * @instance
+       */
+      StreamEnd.prototype.error = '';
+
+      /**
+       * Encodes the specified StreamEnd message. Does not implicitly {@link strata.raft.StreamEnd.verify|verify} messages.
+       * @function encode
+       * @memberof strata.raft.StreamEnd
+       * @static
+       * @param {strata.raft.StreamEnd.$Properties} message StreamEnd message or plain object to encode
+       * @param {$protobuf.Writer} [writer] Writer to encode to
+       * @returns {$protobuf.Writer} Writer
+       */
+      StreamEnd.encode = function (message, writer, _depth) {
+        if (!writer) writer = $Writer.create();
+        if (_depth === $undefined) _depth = 0;
+        if (_depth > $util.recursionLimit) throw $Error('max depth exceeded');
+        if (
+          message.error != null &&
+          $Object.hasOwnProperty.call(message, 'error') &&
+          message.error !== ''
+        )
+          writer.uint32(/* id 1, wireType 2 =*/ 10).string(message.error);
+        if (message.$unknowns != null && $Object.hasOwnProperty.call(message, '$unknowns'))
+          for (let i = 0; i < message.$unknowns.length; ++i) writer.raw(message.$unknowns[i]);
+        return writer;
+      };
+
+      /**
+       * Decodes a StreamEnd message from the specified reader or buffer.
+       * @function decode
+       * @memberof strata.raft.StreamEnd
+       * @static
+       * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+       * @param {number} [length] Message length if known beforehand
+       * @returns {strata.raft.StreamEnd & strata.raft.StreamEnd.$Shape} StreamEnd
+       * @throws {Error} If the payload is not a reader or valid buffer
+       * @throws {$protobuf.util.ProtocolError} If required fields are missing
+       */
+      StreamEnd.decode = function (reader, length, _end, _depth, _target) {
+        if (!(reader instanceof $Reader)) reader = $Reader.create(reader);
+        if (_depth === $undefined) _depth = 0;
+        if (_depth > $Reader.recursionLimit) throw $Error('max depth exceeded');
+        let end, message, value;
+        if (length === $undefined) end = reader.len;
+        else {
+          end = reader.pos + length;
+          if (end > reader.len) throw $RangeError('index out of range');
+          length = reader.len;
+          reader.len = end;
+        }
+        message = _target || new $root.strata.raft.StreamEnd();
+        while (reader.pos < end) {
+          let start = reader.pos;
+          let tag = reader.tag();
+          if (tag === _end) {
+            _end = $undefined;
+            break;
+          }
+          let wireType = tag & 7;
+          switch ((tag >>>= 3)) {
+            case 1: {
+              if (wireType !== 2) break;
+              if ((value = reader.stringVerify()).length) message.error = value;
+              else delete message.error;
+              continue;
+            }
+          }
+          reader.skipType(wireType, _depth, tag);
+          if (!reader.discardUnknown) {
+            $util.makeProp(message, '$unknowns', false);
+            (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+          }
+        }
+        if (length !== $undefined) {
+          if (reader.pos !== end) throw $RangeError('index out of range');
+          reader.len = length;
+        }
+        if (_end !== $undefined) throw $Error('missing end group');
+        return message;
+      };
+
+      return StreamEnd;
+    })();
+
     return raft;
   })();
 

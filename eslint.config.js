@@ -6,7 +6,7 @@ const impureGlobals = ['Date', 'setTimeout', 'setInterval', 'setImmediate', 'per
   .map((name) => ({ name, message: 'src/raft is pure: time is tick(), I/O lives in src/store.' }));
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'src/raft/gen/**', 'src/store/kv-gen/**', '.strata/**'] },
+  { ignores: ['dist/**', 'node_modules/**', 'src/raft/gen/**', 'src/store/kv-gen/**', 'src/store/admin-gen/**', '.strata/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -1,0 +1,715 @@
+/**
+ * Codec of the client KV API: the plain types of kv-types.ts to and from protobuf
+ * (proto/kv.proto), through the static code pbjs generates into ./kv-gen
+ * (`npm run gen:proto`), as src/raft/codec.ts does for the Raft wire.
+ *
+ * Decoding is an edge, so every decoded value is validated here, once: uint64 fields must be
+ * safe integers (at most 2^53 - 1), enums known values, oneofs set where required, a Compare's
+ * operand must match its target, and the encoded input must fit its size limit (LimitError
+ * RESOURCE_EXHAUSTED naming `requestBytesMax` or `batchBytesMax`). Any other failure, including
+ * bytes that are not protobuf at all, throws MalformedError (code MALFORMED) naming the field;
+ * nothing else escapes a decode function. The limits on keys, values and op counts are checked
+ * separately (kv-limits.ts), so that a well-formed but too-big request gets INVALID_ARGUMENT.
+ * Decoded byte fields never alias the caller's buffer (the input is copied once) and are the
+ * shared EMPTY_BYTES when empty. Unknown fields are skipped (forward compatibility).
+ *
+ * Encoding trusts its typed input but checks the numbers it writes as uint64 cheaply: a value
+ * that cannot be encoded (negative, fractional, unsafe) is a caller bug and fails an assertion.
+ */
+import { AssertionFailure } from '../raft/errors.js';
+import { EMPTY_BYTES, type GroupId, type NodeId } from '../raft/types.js';
+import { MalformedError } from './kv-errors.js';
+import { strata } from './kv-gen/kv.js';
+import type { strata as pb } from './kv-gen/kv-types.js';
+import { checkEncodedBytes, type LimitName } from './kv-limits.js';
+import {
+  CompareResult,
+  CompareTarget,
+  ReadConsistency,
+  type AnyRequest,
+  type AnyResponse,
+  type BatchRequest,
+  type BatchResponse,
+  type Command,
+  type CommandResult,
+  type Compare,
+  type DeleteRequest,
+  type DeleteResponse,
+  type ErrorStatus,
+  type KeyValue,
+  type PutRequest,
+  type PutResponse,
+  type RangeRequest,
+  type RangeResponse,
+  type RequestHeader,
+  type RequestOp,
+  type ResponseHeader,
+  type ResponseOp,
+  type TxnRequest,
+  type TxnResponse,
+} from './kv-types.js';
+
+const wire = strata.kv;
+
+// ---- Public encode / decode pairs ----
+
+/** encodeCommand encodes a Raft command (the data of a NORMAL entry). */
+export function encodeCommand(command: Command): Uint8Array {
+  checkUint64(command.clientId, 'command.clientId');
+  checkUint64(command.seq, 'command.seq');
+  const op = command.op;
+  const message = { clientId: command.clientId, seq: command.seq, [op.type]: opBody(op) };
+  return wire.Command.encode(asWire(message)).finish();
+}
+
+/** decodeCommand decodes and validates a Raft command; throws MalformedError or LimitError. */
+export function decodeCommand(bytes: Uint8Array): Command {
+  const decoded = decodeWire('Command', bytes, 'requestBytesMax', (b) => wire.Command.decode(b));
+  const t = 'Command';
+  const clientId = toSafeNumber(decoded.clientId, t, '', 'clientId');
+  const seq = toSafeNumber(decoded.seq, t, '', 'seq');
+  switch (decoded.op) {
+    case 'put':
+      return { clientId, seq, op: { type: 'put', put: putRequestFromWire(decoded.put, t, 'put') } };
+    case 'delete': {
+      const request = deleteRequestFromWire(decoded.delete, t, 'delete');
+      return { clientId, seq, op: { type: 'delete', delete: request } };
+    }
+    case 'txn':
+      return { clientId, seq, op: { type: 'txn', txn: txnRequestFromWire(decoded.txn, t, 'txn') } };
+    default:
+      throw new MalformedError(t, 'op', 'no operation set (or one this version does not know)');
+  }
+}
+
+/** encodeCommandResult encodes a command's outcome (a session's stored reply). */
+export function encodeCommandResult(result: CommandResult): Uint8Array {
+  return wire.CommandResult.encode(result).finish();
+}
+
+/** decodeCommandResult decodes and validates a command's outcome; throws MalformedError. */
+export function decodeCommandResult(bytes: Uint8Array): CommandResult {
+  const decoded = decodeWire('CommandResult', bytes, null, (b) => wire.CommandResult.decode(b));
+  const response = anyResponseFromWire(decoded, decoded.result, 'CommandResult', '');
+  if (response.type === 'range') {
+    throw new MalformedError('CommandResult', 'result', 'a range is not a command result');
+  }
+  return response;
+}
+
+/** encodeRangeRequest encodes a range request. */
+export function encodeRangeRequest(request: RangeRequest): Uint8Array {
+  return wire.RangeRequest.encode(asWire(request)).finish();
+}
+
+/** decodeRangeRequest decodes and validates a range request. */
+export function decodeRangeRequest(bytes: Uint8Array): RangeRequest {
+  const t = 'RangeRequest';
+  const decoded = decodeWire(t, bytes, 'requestBytesMax', (b) => wire.RangeRequest.decode(b));
+  return rangeRequestFromWire(decoded, t, '');
+}
+
+/** encodeRangeResponse encodes a range response. */
+export function encodeRangeResponse(response: RangeResponse): Uint8Array {
+  return wire.RangeResponse.encode(response).finish();
+}
+
+/** decodeRangeResponse decodes and validates a range response. */
+export function decodeRangeResponse(bytes: Uint8Array): RangeResponse {
+  const t = 'RangeResponse';
+  return rangeResponseFromWire(
+    decodeWire(t, bytes, null, (b) => wire.RangeResponse.decode(b)),
+    t,
+    '',
+  );
+}
+
+/** encodePutRequest encodes a put request. */
+export function encodePutRequest(request: PutRequest): Uint8Array {
+  return wire.PutRequest.encode(request).finish();
+}
+
+/** decodePutRequest decodes and validates a put request. */
+export function decodePutRequest(bytes: Uint8Array): PutRequest {
+  const t = 'PutRequest';
+  const decoded = decodeWire(t, bytes, 'requestBytesMax', (b) => wire.PutRequest.decode(b));
+  return putRequestFromWire(decoded, t, '');
+}
+
+/** encodePutResponse encodes a put response. */
+export function encodePutResponse(response: PutResponse): Uint8Array {
+  return wire.PutResponse.encode(response).finish();
+}
+
+/** decodePutResponse decodes and validates a put response. */
+export function decodePutResponse(bytes: Uint8Array): PutResponse {
+  const t = 'PutResponse';
+  return putResponseFromWire(
+    decodeWire(t, bytes, null, (b) => wire.PutResponse.decode(b)),
+    t,
+    '',
+  );
+}
+
+/** encodeDeleteRequest encodes a delete request. */
+export function encodeDeleteRequest(request: DeleteRequest): Uint8Array {
+  return wire.DeleteRequest.encode(request).finish();
+}
+
+/** decodeDeleteRequest decodes and validates a delete request. */
+export function decodeDeleteRequest(bytes: Uint8Array): DeleteRequest {
+  const t = 'DeleteRequest';
+  const decoded = decodeWire(t, bytes, 'requestBytesMax', (b) => wire.DeleteRequest.decode(b));
+  return deleteRequestFromWire(decoded, t, '');
+}
+
+/** encodeDeleteResponse encodes a delete response. */
+export function encodeDeleteResponse(response: DeleteResponse): Uint8Array {
+  return wire.DeleteResponse.encode(response).finish();
+}
+
+/** decodeDeleteResponse decodes and validates a delete response. */
+export function decodeDeleteResponse(bytes: Uint8Array): DeleteResponse {
+  const t = 'DeleteResponse';
+  const decoded = decodeWire(t, bytes, null, (b) => wire.DeleteResponse.decode(b));
+  return deleteResponseFromWire(decoded, t, '');
+}
+
+/** encodeTxnRequest encodes a txn request. */
+export function encodeTxnRequest(request: TxnRequest): Uint8Array {
+  return wire.TxnRequest.encode(asWire(request)).finish();
+}
+
+/** decodeTxnRequest decodes and validates a txn request. */
+export function decodeTxnRequest(bytes: Uint8Array): TxnRequest {
+  const t = 'TxnRequest';
+  const decoded = decodeWire(t, bytes, 'requestBytesMax', (b) => wire.TxnRequest.decode(b));
+  return txnRequestFromWire(decoded, t, '');
+}
+
+/** encodeTxnResponse encodes a txn response. */
+export function encodeTxnResponse(response: TxnResponse): Uint8Array {
+  return wire.TxnResponse.encode(response).finish();
+}
+
+/** decodeTxnResponse decodes and validates a txn response. */
+export function decodeTxnResponse(bytes: Uint8Array): TxnResponse {
+  const t = 'TxnResponse';
+  return txnResponseFromWire(
+    decodeWire(t, bytes, null, (b) => wire.TxnResponse.decode(b)),
+    t,
+    '',
+  );
+}
+
+/** encodeBatchRequest encodes pipelined requests. */
+export function encodeBatchRequest(batch: BatchRequest): Uint8Array {
+  const requests = batch.requests.map((tagged) => {
+    checkUint64(tagged.requestId, 'batch.requests[].requestId');
+    const request = tagged.request;
+    return { requestId: tagged.requestId, [request.type]: anyBody(request) };
+  });
+  return wire.BatchRequest.encode(asWire({ requests })).finish();
+}
+
+/** decodeBatchRequest decodes and validates pipelined requests (at most batchRequestsMax). */
+export function decodeBatchRequest(bytes: Uint8Array): BatchRequest {
+  const t = 'BatchRequest';
+  const decoded = decodeWire(t, bytes, 'batchBytesMax', (b) => wire.BatchRequest.decode(b));
+  const wireRequests = decoded.requests ?? [];
+  checkEncodedBytes(wireRequests.length, 'batchRequestsMax', 'BatchRequest request count');
+  const requests = wireRequests.map((tagged, i) => {
+    const at = `requests[${i}]`;
+    const requestId = toSafeNumber(tagged.requestId, t, at, 'requestId');
+    return { requestId, request: anyRequestFromWire(tagged, tagged.request, t, at) };
+  });
+  return { requests };
+}
+
+/** encodeBatchResponse encodes answers to pipelined requests. */
+export function encodeBatchResponse(batch: BatchResponse): Uint8Array {
+  const responses = batch.responses.map((tagged) => {
+    checkUint64(tagged.requestId, 'batch.responses[].requestId');
+    const response = tagged.response;
+    return { requestId: tagged.requestId, [response.type]: anyBody(response) };
+  });
+  return wire.BatchResponse.encode({ responses }).finish();
+}
+
+/** decodeBatchResponse decodes and validates answers to pipelined requests. */
+export function decodeBatchResponse(bytes: Uint8Array): BatchResponse {
+  const t = 'BatchResponse';
+  const decoded = decodeWire(t, bytes, null, (b) => wire.BatchResponse.decode(b));
+  const responses = (decoded.responses ?? []).map((tagged, i) => {
+    const at = `responses[${i}]`;
+    const requestId = toSafeNumber(tagged.requestId, t, at, 'requestId');
+    return { requestId, response: anyResponseFromWire(tagged, tagged.response, t, at) };
+  });
+  return { responses };
+}
+
+// ---- Decoding: wire objects to validated plain values ----
+
+/**
+ * decodeWire checks the input's type and size, then runs a generated decoder on a private copy
+ * of `bytes` (so decoded byte fields neither alias nor pin the caller's buffer) and turns
+ * whatever it throws into a MalformedError.
+ */
+function decodeWire<T>(
+  typeName: string,
+  bytes: Uint8Array,
+  limit: LimitName | null,
+  decode: (bytes: Uint8Array) => T,
+): T {
+  if (!(bytes instanceof Uint8Array)) {
+    throw new MalformedError(typeName, '', `expected a Uint8Array, got ${typeof bytes}`);
+  }
+  if (limit !== null) checkEncodedBytes(bytes.length, limit, `${typeName} size`);
+  try {
+    return decode(new Uint8Array(bytes));
+  } catch (error) {
+    const detail = error instanceof Error ? error.message : String(error);
+    throw new MalformedError(typeName, '', `malformed protobuf (${detail})`, { cause: error });
+  }
+}
+
+/** fieldPath joins a path prefix and a field name. */
+function fieldPath(at: string, field: string): string {
+  return at === '' ? field : `${at}.${field}`;
+}
+
+/** WireLong is the Long protobufjs returns for uint64 fields (when the long package loads). */
+interface WireLong {
+  low: number;
+  high: number;
+}
+
+/** Two to the 32nd: the weight of a Long's high word. */
+const HIGH_WORD = 0x1_0000_0000;
+/** The largest high word of a safe integer: 2^53 - 1 is high 0x1fffff, low 0xffffffff. */
+const SAFE_HIGH_WORD_MAX = 0x1f_ffff;
+
+/** toSafeNumber converts a decoded uint64 to a number, rejecting values above 2^53 - 1. */
+function toSafeNumber(
+  value: number | WireLong | null | undefined,
+  typeName: string,
+  at: string,
+  field: string,
+): number {
+  if (value == null) return 0;
+  if (typeof value === 'number') {
+    if (Number.isSafeInteger(value) && value >= 0) return value;
+    const reason = `${value} is not an integer in [0, 2^53 - 1]`;
+    throw new MalformedError(typeName, fieldPath(at, field), reason);
+  }
+  const high = value.high >>> 0;
+  if (high > SAFE_HIGH_WORD_MAX) {
+    const exact = (BigInt(high) << 32n) | BigInt(value.low >>> 0);
+    throw new MalformedError(typeName, fieldPath(at, field), `${exact} exceeds 2^53 - 1`);
+  }
+  return high * HIGH_WORD + (value.low >>> 0);
+}
+
+/** toEnum checks a decoded enum number against a TypeScript numeric enum's values. */
+function toEnum<E extends number>(
+  value: number | null | undefined,
+  names: Record<number, string | undefined>,
+  typeName: string,
+  at: string,
+  field: string,
+): E {
+  const number = value ?? 0;
+  if (typeof names[number] !== 'string') {
+    throw new MalformedError(typeName, fieldPath(at, field), `unknown enum value ${number}`);
+  }
+  return number as E;
+}
+
+/** bytesFromWire returns decoded bytes, or the shared EMPTY_BYTES when there are none. */
+function bytesFromWire(value: Uint8Array | null | undefined): Uint8Array {
+  return value == null || value.length === 0 ? EMPTY_BYTES : value;
+}
+
+/** present returns a required sub-message or throws MalformedError naming it. */
+function present<T>(value: T | null | undefined, typeName: string, at: string): T {
+  if (value == null) throw new MalformedError(typeName, at, 'required message is missing');
+  return value;
+}
+
+function requestHeaderFromWire(
+  decoded: pb.kv.RequestHeader.$Properties | null | undefined,
+  typeName: string,
+  at: string,
+): RequestHeader | null {
+  if (decoded == null) return null;
+  const path = fieldPath(at, 'header');
+  return {
+    groupId: (decoded.groupId ?? 0) as GroupId, // uint32 on the wire: always safe
+    epoch: toSafeNumber(decoded.epoch, typeName, path, 'epoch'),
+    clientId: toSafeNumber(decoded.clientId, typeName, path, 'clientId'),
+    seq: toSafeNumber(decoded.seq, typeName, path, 'seq'),
+  };
+}
+
+function responseHeaderFromWire(
+  decoded: pb.kv.ResponseHeader.$Properties | null | undefined,
+  typeName: string,
+  at: string,
+): ResponseHeader {
+  const path = fieldPath(at, 'header');
+  const header = decoded ?? {};
+  return {
+    groupId: (header.groupId ?? 0) as GroupId,
+    appliedIndex: toSafeNumber(header.appliedIndex, typeName, path, 'appliedIndex'),
+    leaderId: toSafeNumber(header.leaderId, typeName, path, 'leaderId') as NodeId,
+    epoch: toSafeNumber(header.epoch, typeName, path, 'epoch'),
+  };
+}
+
+function errorStatusFromWire(
+  decoded: pb.kv.ErrorStatus.$Properties,
+  typeName: string,
+  at: string,
+): ErrorStatus {
+  return {
+    code: decoded.code ?? '',
+    message: decoded.message ?? '',
+    limit: decoded.limit ?? '',
+    leaderId: toSafeNumber(decoded.leaderId, typeName, at, 'leaderId') as NodeId,
+    epoch: toSafeNumber(decoded.epoch, typeName, at, 'epoch'),
+  };
+}
+
+function keyValueFromWire(
+  decoded: pb.kv.KeyValue.$Properties,
+  typeName: string,
+  at: string,
+): KeyValue {
+  return {
+    key: bytesFromWire(decoded.key),
+    value: bytesFromWire(decoded.value),
+    modIndex: toSafeNumber(decoded.modIndex, typeName, at, 'modIndex'),
+    createIndex: toSafeNumber(decoded.createIndex, typeName, at, 'createIndex'),
+    version: toSafeNumber(decoded.version, typeName, at, 'version'),
+  };
+}
+
+function keyValuesFromWire(
+  decoded: readonly pb.kv.KeyValue.$Properties[] | null | undefined,
+  typeName: string,
+  at: string,
+): KeyValue[] {
+  return (decoded ?? []).map((kv, i) => keyValueFromWire(kv, typeName, `${at}[${i}]`));
+}
+
+function rangeRequestFromWire(
+  decoded: pb.kv.RangeRequest.$Properties | null | undefined,
+  typeName: string,
+  at: string,
+): RangeRequest {
+  const request = present(decoded, typeName, at);
+  return {
+    key: bytesFromWire(request.key),
+    rangeEnd: bytesFromWire(request.rangeEnd),
+    prefix: request.prefix === true,
+    limit: toSafeNumber(request.limit, typeName, at, 'limit'),
+    pageToken: bytesFromWire(request.pageToken),
+    consistency: toEnum(request.consistency, ReadConsistency, typeName, at, 'consistency'),
+    minIndex: toSafeNumber(request.minIndex, typeName, at, 'minIndex'),
+    keysOnly: request.keysOnly === true,
+    countOnly: request.countOnly === true,
+    header: requestHeaderFromWire(request.header, typeName, at),
+  };
+}
+
+function rangeResponseFromWire(
+  decoded: pb.kv.RangeResponse.$Properties | null | undefined,
+  typeName: string,
+  at: string,
+): RangeResponse {
+  const response = present(decoded, typeName, at);
+  return {
+    header: responseHeaderFromWire(response.header, typeName, at),
+    kvs: keyValuesFromWire(response.kvs, typeName, fieldPath(at, 'kvs')),
+    more: response.more === true,
+    count: toSafeNumber(response.count, typeName, at, 'count'),
+    nextPageToken: bytesFromWire(response.nextPageToken),
+  };
+}
+
+function putRequestFromWire(
+  decoded: pb.kv.PutRequest.$Properties | null | undefined,
+  typeName: string,
+  at: string,
+): PutRequest {
+  const request = present(decoded, typeName, at);
+  return {
+    key: bytesFromWire(request.key),
+    value: bytesFromWire(request.value),
+    prevKv: request.prevKv === true,
+    header: requestHeaderFromWire(request.header, typeName, at),
+  };
+}
+
+function putResponseFromWire(
+  decoded: pb.kv.PutResponse.$Properties | null | undefined,
+  typeName: string,
+  at: string,
+): PutResponse {
+  const response = present(decoded, typeName, at);
+  const prev = response.prevKv;
+  return {
+    header: responseHeaderFromWire(response.header, typeName, at),
+    prevKv: prev == null ? null : keyValueFromWire(prev, typeName, fieldPath(at, 'prevKv')),
+  };
+}
+
+function deleteRequestFromWire(
+  decoded: pb.kv.DeleteRequest.$Properties | null | undefined,
+  typeName: string,
+  at: string,
+): DeleteRequest {
+  const request = present(decoded, typeName, at);
+  return {
+    key: bytesFromWire(request.key),
+    rangeEnd: bytesFromWire(request.rangeEnd),
+    prefix: request.prefix === true,
+    prevKv: request.prevKv === true,
+    header: requestHeaderFromWire(request.header, typeName, at),
+  };
+}
+
+function deleteResponseFromWire(
+  decoded: pb.kv.DeleteResponse.$Properties | null | undefined,
+  typeName: string,
+  at: string,
+): DeleteResponse {
+  const response = present(decoded, typeName, at);
+  return {
+    header: responseHeaderFromWire(response.header, typeName, at),
+    deleted: toSafeNumber(response.deleted, typeName, at, 'deleted'),
+    prevKvs: keyValuesFromWire(response.prevKvs, typeName, fieldPath(at, 'prevKvs')),
+  };
+}
+
+/** compareFromWire validates a Compare: enums known, the operand set matches the target. */
+function compareFromWire(
+  decoded: pb.kv.Compare.$Properties,
+  typeName: string,
+  at: string,
+): Compare {
+  const key = bytesFromWire(decoded.key);
+  const result = toEnum<CompareResult>(decoded.result, CompareResult, typeName, at, 'result');
+  const target = toEnum<CompareTarget>(decoded.target, CompareTarget, typeName, at, 'target');
+  const operand = decoded.targetUnion;
+  const expected = COMPARE_OPERANDS[target];
+  if (operand !== undefined && operand !== expected) {
+    const reason = `operand ${operand} does not match target ${CompareTarget[target]}`;
+    throw new MalformedError(typeName, fieldPath(at, 'targetUnion'), reason);
+  }
+  switch (target) {
+    case CompareTarget.Value:
+      return { key, result, target, value: bytesFromWire(decoded.value) };
+    case CompareTarget.ModIndex:
+      return {
+        key,
+        result,
+        target,
+        modIndex: toSafeNumber(decoded.modIndex, typeName, at, 'modIndex'),
+      };
+    case CompareTarget.Version:
+      return {
+        key,
+        result,
+        target,
+        version: toSafeNumber(decoded.version, typeName, at, 'version'),
+      };
+    case CompareTarget.Exists:
+      return { key, result, target, exists: decoded.exists === true };
+    default:
+      return target satisfies never;
+  }
+}
+
+/** COMPARE_OPERANDS names the oneof field that holds each target's operand. */
+const COMPARE_OPERANDS: Record<CompareTarget, 'value' | 'modIndex' | 'version' | 'exists'> = {
+  [CompareTarget.Value]: 'value',
+  [CompareTarget.ModIndex]: 'modIndex',
+  [CompareTarget.Version]: 'version',
+  [CompareTarget.Exists]: 'exists',
+};
+
+function requestOpFromWire(
+  decoded: pb.kv.RequestOp.$Properties,
+  typeName: string,
+  at: string,
+): RequestOp {
+  const request = anyRequestFromWire(decoded, decoded.request, typeName, at);
+  if (request.type === 'txn') throw new MalformedError(typeName, at, 'nested txn');
+  return request;
+}
+
+function txnRequestFromWire(
+  decoded: pb.kv.TxnRequest.$Properties | null | undefined,
+  typeName: string,
+  at: string,
+): TxnRequest {
+  const request = present(decoded, typeName, at);
+  const compares = request.compare ?? [];
+  const success = request.success ?? [];
+  const failure = request.failure ?? [];
+  return {
+    compare: compares.map((c, i) => compareFromWire(c, typeName, fieldPath(at, `compare[${i}]`))),
+    success: success.map((op, i) =>
+      requestOpFromWire(op, typeName, fieldPath(at, `success[${i}]`)),
+    ),
+    failure: failure.map((op, i) =>
+      requestOpFromWire(op, typeName, fieldPath(at, `failure[${i}]`)),
+    ),
+    header: requestHeaderFromWire(request.header, typeName, at),
+  };
+}
+
+function responseOpFromWire(
+  decoded: pb.kv.ResponseOp.$Properties,
+  typeName: string,
+  at: string,
+): ResponseOp {
+  const response = anyResponseFromWire(decoded, decoded.response, typeName, at);
+  if (response.type === 'txn' || response.type === 'error') {
+    throw new MalformedError(typeName, at, `a ${response.type} is not a txn op response`);
+  }
+  return response;
+}
+
+function txnResponseFromWire(
+  decoded: pb.kv.TxnResponse.$Properties | null | undefined,
+  typeName: string,
+  at: string,
+): TxnResponse {
+  const response = present(decoded, typeName, at);
+  const ops = response.responses ?? [];
+  return {
+    header: responseHeaderFromWire(response.header, typeName, at),
+    succeeded: response.succeeded === true,
+    responses: ops.map((op, i) =>
+      responseOpFromWire(op, typeName, fieldPath(at, `responses[${i}]`)),
+    ),
+  };
+}
+
+/** AnyRequestWire is the oneof of request kinds, as several wire messages spell it. */
+interface AnyRequestWire {
+  range?: pb.kv.RangeRequest.$Properties | null;
+  put?: pb.kv.PutRequest.$Properties | null;
+  delete?: pb.kv.DeleteRequest.$Properties | null;
+  txn?: pb.kv.TxnRequest.$Properties | null;
+}
+
+/** anyRequestFromWire decodes the request oneof whose set case is `which`. */
+function anyRequestFromWire(
+  decoded: AnyRequestWire,
+  which: string | undefined,
+  typeName: string,
+  at: string,
+): AnyRequest {
+  switch (which) {
+    case 'range':
+      return {
+        type: which,
+        range: rangeRequestFromWire(decoded.range, typeName, fieldPath(at, which)),
+      };
+    case 'put':
+      return { type: which, put: putRequestFromWire(decoded.put, typeName, fieldPath(at, which)) };
+    case 'delete': {
+      const request = deleteRequestFromWire(decoded.delete, typeName, fieldPath(at, which));
+      return { type: which, delete: request };
+    }
+    case 'txn':
+      return { type: which, txn: txnRequestFromWire(decoded.txn, typeName, fieldPath(at, which)) };
+    default:
+      throw new MalformedError(typeName, fieldPath(at, 'request'), 'no request set');
+  }
+}
+
+/** AnyResponseWire is the oneof of response kinds, as several wire messages spell it. */
+interface AnyResponseWire {
+  range?: pb.kv.RangeResponse.$Properties | null;
+  put?: pb.kv.PutResponse.$Properties | null;
+  delete?: pb.kv.DeleteResponse.$Properties | null;
+  txn?: pb.kv.TxnResponse.$Properties | null;
+  error?: pb.kv.ErrorStatus.$Properties | null;
+}
+
+/** anyResponseFromWire decodes the response oneof whose set case is `which`. */
+function anyResponseFromWire(
+  decoded: AnyResponseWire,
+  which: string | undefined,
+  typeName: string,
+  at: string,
+): AnyResponse {
+  const path = fieldPath(at, which ?? 'response');
+  switch (which) {
+    case 'range':
+      return { type: which, range: rangeResponseFromWire(decoded.range, typeName, path) };
+    case 'put':
+      return { type: which, put: putResponseFromWire(decoded.put, typeName, path) };
+    case 'delete':
+      return { type: which, delete: deleteResponseFromWire(decoded.delete, typeName, path) };
+    case 'txn':
+      return { type: which, txn: txnResponseFromWire(decoded.txn, typeName, path) };
+    case 'error': {
+      const status = present(decoded.error, typeName, path);
+      return { type: which, error: errorStatusFromWire(status, typeName, path) };
+    }
+    default:
+      throw new MalformedError(typeName, path, 'no response set');
+  }
+}
+
+// ---- Encoding helpers ----
+
+/** opBody returns the request of a tagged command op (the value of its oneof field). */
+function opBody(op: Command['op']): PutRequest | DeleteRequest | TxnRequest {
+  switch (op.type) {
+    case 'put':
+      return op.put;
+    case 'delete':
+      return op.delete;
+    case 'txn':
+      return op.txn;
+    default:
+      return op satisfies never;
+  }
+}
+
+/** anyBody returns the message inside a tagged request or response. */
+function anyBody(tagged: AnyRequest | AnyResponse): object {
+  return (tagged as unknown as Record<string, object>)[tagged.type];
+}
+
+/** checkUint64 asserts a number can be encoded as uint64 and decoded back exactly. */
+function checkUint64(value: number, path: string): void {
+  if (!Number.isSafeInteger(value) || value < 0) {
+    throw new AssertionFailure(`encode: ${path} = ${value} is not an integer in [0, 2^53 - 1]`);
+  }
+}
+
+/**
+ * Wire is how a plain value looks to the generated encoder: the same fields, with our enums
+ * and branded ids seen as plain numbers (which the generated enum types accept).
+ */
+type Wire<T> = T extends Uint8Array
+  ? Uint8Array
+  : T extends readonly (infer U)[]
+    ? Wire<U>[]
+    : T extends number
+      ? number
+      : T extends object
+        ? { [K in keyof T]: Wire<T[K]> }
+        : T;
+
+/** asWire views a plain value as its Wire form (a type-level view: nothing is copied). */
+function asWire<T>(value: T): Wire<T> {
+  return value as unknown as Wire<T>;
+}

@@ -1,0 +1,191 @@
+/**
+ * Size and count limits of the KV API, as named constants and gathered in LIMITS (for docs and
+ * the server), with the checks of a decoded request against them. A check throws LimitError
+ * naming the limit (INVALID_ARGUMENT for a field too big, RESOURCE_EXHAUSTED for a whole
+ * request or answer too big) or KvError INVALID_ARGUMENT for a rule (empty key, ...).
+ *
+ * The server runs these checks at the edge, before proposing; the state machine runs them again
+ * when it applies a command (the log may hold commands from older versions), so every replica
+ * rejects the same commands. The limits are therefore part of the replicated protocol: change
+ * them only together with a version gate.
+ */
+import { KvError, LimitError } from './kv-errors.js';
+import {
+  CompareResult,
+  CompareTarget,
+  type Command,
+  type Compare,
+  type DeleteRequest,
+  type KeySelection,
+  type PutRequest,
+  type RangeRequest,
+  type RequestOp,
+  type TxnRequest,
+} from './kv-types.js';
+
+const KIB = 1024;
+const MIB = 1024 * KIB;
+
+/** KEY_BYTES_MAX is the longest key (also range ends and compare keys), in bytes. */
+export const KEY_BYTES_MAX = 4 * KIB;
+/** VALUE_BYTES_MAX is the longest value (also compare operands), in bytes. */
+export const VALUE_BYTES_MAX = 1 * MIB;
+/** REQUEST_BYTES_MAX caps one encoded request or Command (a max put fits; a txn shares it). */
+export const REQUEST_BYTES_MAX = 2 * MIB;
+/** TXN_OPS_MAX caps a txn's compares, and the ops of each of its branches. */
+export const TXN_OPS_MAX = 128;
+/** RANGE_KEYS_MAX is the most keys in one range page (a larger `limit` is clamped). */
+export const RANGE_KEYS_MAX = 10_000;
+/** RANGE_BYTES_MAX caps the key and value bytes of one range page (it pages early). */
+export const RANGE_BYTES_MAX = 4 * MIB;
+/**
+ * RESPONSE_BYTES_MAX caps one write's answer (prev kvs, txn ranges): key and value bytes plus
+ * 32 bytes per KeyValue. Txn ranges page early within it; prev kvs beyond it fail the write.
+ */
+export const RESPONSE_BYTES_MAX = 4 * MIB;
+/** DELETE_RANGE_KEYS_MAX is the most keys one delete (or txn op) may remove. */
+export const DELETE_RANGE_KEYS_MAX = 10_000;
+/** BATCH_REQUESTS_MAX is the most requests in one BatchRequest. */
+export const BATCH_REQUESTS_MAX = 1024;
+/** BATCH_BYTES_MAX caps one encoded BatchRequest. */
+export const BATCH_BYTES_MAX = 8 * MIB;
+/** SNAPSHOT_CHUNK_BYTES_MAX caps one encoded snapshot chunk. */
+export const SNAPSHOT_CHUNK_BYTES_MAX = 1 * MIB;
+/** SESSIONS_PER_GROUP_MAX_DEFAULT is the default bound of a group's client session table. */
+export const SESSIONS_PER_GROUP_MAX_DEFAULT = 10_000;
+/** SESSION_TTL_INDEXES_DEFAULT: a session unused for this many log indexes expires. */
+export const SESSION_TTL_INDEXES_DEFAULT = 1_000_000;
+
+/** LIMITS gathers every limit of the KV layer under the name errors use for it. */
+export const LIMITS = Object.freeze({
+  keyBytesMax: KEY_BYTES_MAX,
+  valueBytesMax: VALUE_BYTES_MAX,
+  requestBytesMax: REQUEST_BYTES_MAX,
+  txnOpsMax: TXN_OPS_MAX,
+  rangeKeysMax: RANGE_KEYS_MAX,
+  rangeBytesMax: RANGE_BYTES_MAX,
+  responseBytesMax: RESPONSE_BYTES_MAX,
+  deleteRangeKeysMax: DELETE_RANGE_KEYS_MAX,
+  batchRequestsMax: BATCH_REQUESTS_MAX,
+  batchBytesMax: BATCH_BYTES_MAX,
+  snapshotChunkBytesMax: SNAPSHOT_CHUNK_BYTES_MAX,
+  sessionsPerGroupMaxDefault: SESSIONS_PER_GROUP_MAX_DEFAULT,
+  sessionTtlIndexesDefault: SESSION_TTL_INDEXES_DEFAULT,
+});
+
+/** LimitName is the name of one limit, as carried by LimitError.limit. */
+export type LimitName = keyof typeof LIMITS;
+
+/** checkBytes throws LimitError INVALID_ARGUMENT if `bytes` is longer than LIMITS[limit]. */
+export function checkBytes(bytes: Uint8Array, limit: LimitName, what: string): void {
+  const max = LIMITS[limit];
+  if (bytes.length > max) throw new LimitError('INVALID_ARGUMENT', limit, what, bytes.length, max);
+}
+
+/** checkEncodedBytes throws LimitError RESOURCE_EXHAUSTED if an encoding is too long. */
+export function checkEncodedBytes(length: number, limit: LimitName, what: string): void {
+  const max = LIMITS[limit];
+  if (length > max) throw new LimitError('RESOURCE_EXHAUSTED', limit, what, length, max);
+}
+
+/** checkCount throws LimitError INVALID_ARGUMENT if `count` is above LIMITS[limit]. */
+function checkCount(count: number, limit: LimitName, what: string): void {
+  const max = LIMITS[limit];
+  if (count > max) throw new LimitError('INVALID_ARGUMENT', limit, what, count, max);
+}
+
+/** checkSelection checks a key selection's sizes and rules; `single` keys must be non-empty. */
+function checkSelection(selection: KeySelection, path: string): void {
+  checkBytes(selection.key, 'keyBytesMax', `${path}.key length`);
+  checkBytes(selection.rangeEnd, 'keyBytesMax', `${path}.rangeEnd length`);
+  if (selection.prefix && selection.rangeEnd.length > 0) {
+    throw new KvError('INVALID_ARGUMENT', `${path}: prefix and rangeEnd are exclusive`);
+  }
+  if (!selection.prefix && selection.rangeEnd.length === 0 && selection.key.length === 0) {
+    throw new KvError('INVALID_ARGUMENT', `${path}.key is empty`);
+  }
+}
+
+/** checkRangeRequest checks a range request against the limits (`limit` is clamped, not here). */
+export function checkRangeRequest(request: RangeRequest, path = 'range'): void {
+  checkSelection(request, path);
+  checkBytes(request.pageToken, 'keyBytesMax', `${path}.pageToken length`);
+}
+
+/** checkPutRequest checks a put: key non-empty and within limits, value within limits. */
+export function checkPutRequest(request: PutRequest, path = 'put'): void {
+  if (request.key.length === 0) throw new KvError('INVALID_ARGUMENT', `${path}.key is empty`);
+  checkBytes(request.key, 'keyBytesMax', `${path}.key length`);
+  checkBytes(request.value, 'valueBytesMax', `${path}.value length`);
+}
+
+/** checkDeleteRequest checks a delete's key selection. */
+export function checkDeleteRequest(request: DeleteRequest, path = 'delete'): void {
+  checkSelection(request, path);
+}
+
+/** checkCompare checks one txn compare: key, operand size, and Exists only with (not) equal. */
+function checkCompare(compare: Compare, path: string): void {
+  if (compare.key.length === 0) throw new KvError('INVALID_ARGUMENT', `${path}.key is empty`);
+  checkBytes(compare.key, 'keyBytesMax', `${path}.key length`);
+  if (compare.target === CompareTarget.Value) {
+    checkBytes(compare.value, 'valueBytesMax', `${path}.value length`);
+  }
+  const ordered = compare.result === CompareResult.Greater || compare.result === CompareResult.Less;
+  if (compare.target === CompareTarget.Exists && ordered) {
+    throw new KvError('INVALID_ARGUMENT', `${path}: EXISTS compares only EQUAL or NOT_EQUAL`);
+  }
+}
+
+/** checkRequestOps checks the ops of one txn branch. */
+function checkRequestOps(ops: readonly RequestOp[], path: string): void {
+  checkCount(ops.length, 'txnOpsMax', `${path} op count`);
+  for (let i = 0; i < ops.length; i++) {
+    const op = ops[i];
+    const opPath = `${path}[${i}]`;
+    switch (op.type) {
+      case 'range':
+        checkRangeRequest(op.range, `${opPath}.range`);
+        break;
+      case 'put':
+        checkPutRequest(op.put, `${opPath}.put`);
+        break;
+      case 'delete':
+        checkDeleteRequest(op.delete, `${opPath}.delete`);
+        break;
+      default:
+        op satisfies never;
+    }
+  }
+}
+
+/** checkTxnRequest checks a txn: counts of compares and ops, and every one of them. */
+export function checkTxnRequest(request: TxnRequest, path = 'txn'): void {
+  checkCount(request.compare.length, 'txnOpsMax', `${path}.compare count`);
+  for (let i = 0; i < request.compare.length; i++) {
+    checkCompare(request.compare[i], `${path}.compare[${i}]`);
+  }
+  checkRequestOps(request.success, `${path}.success`);
+  checkRequestOps(request.failure, `${path}.failure`);
+}
+
+/** checkCommand checks a decoded command: its session fields and its operation. */
+export function checkCommand(command: Command): void {
+  if (command.seq > 0 && command.clientId === 0) {
+    throw new KvError('INVALID_ARGUMENT', `command seq ${command.seq} needs a non-zero clientId`);
+  }
+  const op = command.op;
+  switch (op.type) {
+    case 'put':
+      checkPutRequest(op.put);
+      break;
+    case 'delete':
+      checkDeleteRequest(op.delete);
+      break;
+    case 'txn':
+      checkTxnRequest(op.txn);
+      break;
+    default:
+      op satisfies never;
+  }
+}

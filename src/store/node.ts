@@ -1,0 +1,513 @@
+/**
+ * StoreNode is a `strata node` process: it hosts many Raft groups (multi-raft) on two LevelDB
+ * databases (the Raft logs in `<dataDir>/raft`, the key-value state in `<dataDir>/kv`), talks
+ * to its peers over PeerTransport and serves clients over the Kv and Admin gRPC services.
+ *
+ * The ready loop (`cycle`) is the heart of it. Each cycle:
+ * 1. gathers a Ready from every group that has one;
+ * 2. stages their snapshots, entries and hard states into the log database and writes them as
+ *    ONE synced batch (group commit across groups);
+ * 3. sends all their messages, batched per destination node (snapshots go out of band);
+ * 4. applies committed entries, each group's in one state-machine batch with its applied index
+ *    and membership, answers the clients waiting on them, and calls advance().
+ * Peer messages and proposals that arrive meanwhile are stepped at once; their work is picked
+ * up by the next cycle.
+ */
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import {
+  EMPTY_BYTES,
+  EntryType,
+  MessageType,
+  NONE,
+  Role,
+  decodeConfState,
+  encodeConfState,
+  mulberry32,
+  type ConfState,
+  type Entry,
+  type GroupId,
+  type Index,
+  type Message,
+  type NodeId,
+  type RaftStorage,
+  type Ready,
+  type Term,
+} from '../raft/index.js';
+import { GroupRing, createClusterLayout, type ClusterLayout } from '../ring/index.js';
+import type { NodeConfig } from './config.js';
+import { GroupReplica, StoreError } from './group.js';
+import { LogDb } from './log-storage.js';
+import { KvStateMachine, type ApplyResult } from './sm-state-machine.js';
+import { SnapshotManager } from './snapshots.js';
+import { PEER_SERVICE, PeerTransport, TRANSPORT_LIMITS } from './transport.js';
+
+/** NodeStats counts the ready loop's work (shown by `strata status`). */
+export interface NodeStats {
+  cycles: number;
+  syncs: number;
+  entriesPersisted: number;
+  entriesApplied: number;
+  messagesSent: number;
+  compactions: number;
+  cycleLagMsMax: number;
+}
+
+/** StoreNode hosts the groups of one node. Use `StoreNode.start(config)`. */
+export class StoreNode {
+  readonly groups = new Map<GroupId, GroupReplica>();
+  readonly stats: NodeStats = {
+    cycles: 0,
+    syncs: 0,
+    entriesPersisted: 0,
+    entriesApplied: 0,
+    messagesSent: 0,
+    compactions: 0,
+    cycleLagMsMax: 0,
+  };
+  readonly ring: GroupRing;
+  readonly layout: ClusterLayout;
+  readonly transport: PeerTransport;
+  readonly snapshots: SnapshotManager;
+  private server: grpc.Server | null = null;
+  private ticker: NodeJS.Timeout | null = null;
+  private cycleScheduled = false;
+  private cycleRunning = false;
+  private cycleAgain = false;
+  private stopped = false;
+  /** writeFault is the storage error that stopped writes; cleared when a write succeeds again. */
+  writeFault: Error | null = null;
+  private readonly addresses: Map<NodeId, string>;
+
+  private constructor(
+    readonly config: NodeConfig,
+    readonly logDb: LogDb,
+    readonly sm: KvStateMachine,
+  ) {
+    this.addresses = new Map(config.peers.map((p) => [p.id, p.address]));
+    this.layout = createClusterLayout({
+      nodes: config.peers,
+      groupCount: config.groupCount,
+      replicationFactor: config.replicationFactor,
+    });
+    this.ring = new GroupRing(config.groupCount);
+    this.transport = new PeerTransport(
+      config.nodeId,
+      config.clusterId,
+      (id) => this.addresses.get(id),
+      {
+        onMessages: (messages) => this.onPeerMessages(messages),
+        onSnapshot: () => this.snapshots.receiver(),
+        onUnreachable: (to, messages) => this.onUnreachable(to, messages),
+      },
+    );
+    this.snapshots = new SnapshotManager(this, join(config.dataDir, 'snapshots'));
+  }
+
+  /** StoreNode.start opens the databases, creates or loads its groups and starts serving. */
+  static async start(
+    config: NodeConfig,
+    services: (node: StoreNode, server: grpc.Server) => void = () => {},
+  ): Promise<StoreNode> {
+    await mkdir(config.dataDir, { recursive: true });
+    await checkIdentity(config);
+    const logDb = await LogDb.open(join(config.dataDir, 'raft'));
+    let sm: KvStateMachine;
+    try {
+      sm = await KvStateMachine.open(join(config.dataDir, 'kv'));
+    } catch (error) {
+      await logDb.close();
+      throw error;
+    }
+    const node = new StoreNode(config, logDb, sm);
+    try {
+      await node.snapshots.finishInterruptedRestores();
+      await node.openGroups();
+      await node.listen(services);
+    } catch (error) {
+      await node.stop();
+      throw error;
+    }
+    node.ticker = setInterval(() => node.tick(), config.tickMs);
+    node.schedule();
+    return node;
+  }
+
+  /** addressOf returns a member's address (for leader hints), or ''. */
+  addressOf(id: NodeId): string {
+    return this.addresses.get(id) ?? '';
+  }
+
+  private async openGroups(): Promise<void> {
+    const existing = new Set(this.logDb.listGroups());
+    for (const { groupId, replicas } of this.layout.placement) {
+      if (!replicas.includes(this.config.nodeId)) continue;
+      const voters = [...replicas].sort((a, b) => a - b);
+      const fresh = !existing.has(groupId);
+      if (fresh) await this.bootstrapGroup(groupId, voters);
+      const replica = this.openGroup(groupId);
+      // A new cluster elects each group's preferred leader at once instead of after a timeout.
+      if (fresh && replicas[0] === this.config.nodeId) replica.raw.campaign();
+    }
+    await this.logDb.sync();
+  }
+
+  private async bootstrapGroup(groupId: GroupId, voters: NodeId[]): Promise<void> {
+    const confState: ConfState = { voters, learners: [] };
+    const storage = this.logDb.group(groupId);
+    storage.applySnapshot({ metadata: { index: 1, term: 1, confState }, data: EMPTY_BYTES });
+    storage.setHardState({ term: 1, vote: NONE, commit: 1 });
+    storage.setConfState(confState, 1);
+    if (this.sm.groupIds().includes(groupId)) return;
+    await this.sm.createGroup(groupId, 1);
+    await this.sm.setGroupMeta(groupId, encodeConfState(confState));
+  }
+
+  /** openGroup creates the replica of a group whose log and state are on disk. */
+  openGroup(groupId: GroupId): GroupReplica {
+    const storage = this.logDb.group(groupId);
+    const hard = storage.hardStateNow();
+    const smApplied = this.sm.appliedIndex(groupId);
+    const meta = this.sm.groupMeta(groupId);
+    const confState =
+      meta.byteLength > 0 ? decodeConfState(meta) : storage.initialState().confState;
+    // The state machine may be ahead of the log's commit (a snapshot restored just before a
+    // crash): Raft then re-delivers entries the state machine already has, and it skips them.
+    const applied = Math.max(Math.min(smApplied, hard.commit), storage.firstIndex() - 1);
+    const raftStorage: RaftStorage = withConfState(storage, confState);
+    const replica = new GroupReplica(groupId, storage, raftStorage, {
+      id: this.config.nodeId,
+      groupId,
+      random: mulberry32(this.config.nodeId * 65_537 + groupId),
+      electionTicks: this.config.electionTicks,
+      heartbeatTicks: this.config.heartbeatTicks,
+      applied,
+      entryBytesMax: this.config.entryBytesMax,
+      messageBytesMax: TRANSPORT_LIMITS.batchBytesTarget / 4,
+    });
+    this.groups.set(groupId, replica);
+    return replica;
+  }
+
+  private async listen(services: (node: StoreNode, server: grpc.Server) => void): Promise<void> {
+    const server = new grpc.Server({
+      'grpc.max_receive_message_length': TRANSPORT_LIMITS.frameBytesMax,
+      'grpc.max_send_message_length': TRANSPORT_LIMITS.frameBytesMax,
+    });
+    server.addService(PEER_SERVICE, this.transport.implementation());
+    services(this, server);
+    await new Promise<void>((resolve, reject) => {
+      server.bindAsync(this.config.listen, grpc.ServerCredentials.createInsecure(), (error) => {
+        if (error)
+          reject(
+            new StoreError(
+              'BIND_FAILED',
+              `cannot listen on ${this.config.listen}: ${error.message}`,
+            ),
+          );
+        else resolve();
+      });
+    });
+    this.server = server;
+  }
+
+  private tick(): void {
+    for (const group of this.groups.values()) group.raw.tick();
+    this.schedule();
+  }
+
+  /** schedule runs a ready cycle soon (coalescing requests made meanwhile). */
+  schedule(): void {
+    if (this.cycleScheduled || this.stopped) return;
+    this.cycleScheduled = true;
+    setImmediate(() => {
+      this.cycleScheduled = false;
+      void this.runCycles();
+    });
+  }
+
+  private async runCycles(): Promise<void> {
+    if (this.cycleRunning) {
+      this.cycleAgain = true;
+      return;
+    }
+    this.cycleRunning = true;
+    try {
+      do {
+        this.cycleAgain = false;
+        await this.cycle();
+      } while ((this.cycleAgain || this.anyReady()) && !this.stopped);
+    } catch (error) {
+      this.onStorageFailure(error);
+    } finally {
+      this.cycleRunning = false;
+    }
+  }
+
+  private anyReady(): boolean {
+    for (const group of this.groups.values())
+      if (!group.restoring && group.raw.hasReady()) return true;
+    return false;
+  }
+
+  private async cycle(): Promise<void> {
+    const started = performance.now();
+    const batch: [GroupReplica, Ready][] = [];
+    for (const group of this.groups.values()) {
+      if (group.restoring || !group.raw.hasReady()) continue;
+      batch.push([group, group.raw.ready()]);
+    }
+    if (batch.length === 0) return;
+    this.stats.cycles++;
+    let staged = false;
+    for (const [group, ready] of batch) {
+      if (ready.snapshot) group.storage.applySnapshot({ ...ready.snapshot, data: EMPTY_BYTES });
+      if (ready.entries.length > 0) group.storage.append(ready.entries);
+      if (ready.hardState) group.storage.setHardState(ready.hardState);
+      staged ||= ready.snapshot !== null || ready.entries.length > 0 || ready.hardState !== null;
+      this.stats.entriesPersisted += ready.entries.length;
+    }
+    if (staged) {
+      await this.logDb.sync(); // throws on a disk fault: nothing below runs (nothing is acked)
+      this.stats.syncs++;
+      this.writeFault = null;
+    }
+    const outgoing: Message[] = [];
+    for (const [group, ready] of batch) {
+      if (ready.softState) group.onRoleChange(ready.softState.role, ready.softState.leader);
+      for (const m of ready.messages) {
+        if (m.type === MessageType.Snapshot) this.snapshots.send(group, m);
+        else outgoing.push(m);
+      }
+    }
+    this.transport.send(outgoing);
+    this.stats.messagesSent += outgoing.length;
+    await Promise.all(batch.map(([group, ready]) => this.apply(group, ready)));
+    this.stats.cycleLagMsMax = Math.max(this.stats.cycleLagMsMax, performance.now() - started);
+  }
+
+  /** apply applies one group's Ready (committed entries, read states) and advances it. */
+  private async apply(group: GroupReplica, ready: Ready): Promise<void> {
+    const smApplied = this.sm.appliedIndex(group.groupId);
+    const fresh = ready.committedEntries.filter((entry) => entry.index > smApplied);
+    let results: ApplyResult[] = [];
+    if (fresh.length > 0) {
+      const confChanged = fresh.some((entry) => entry.type === EntryType.ConfChange);
+      results = await this.sm.applyEntries(group.groupId, fresh, { sync: confChanged });
+      this.stats.entriesApplied += fresh.length;
+      group.appliedSinceCompaction += fresh.length;
+    }
+    group.raw.advance(ready);
+    const status = group.raw.status();
+    if (ready.committedEntries.some((entry) => entry.type === EntryType.ConfChange)) {
+      // The membership is persisted with the state machine, as of its applied index.
+      await this.sm.setGroupMeta(group.groupId, encodeConfState(status.confState));
+      group.storage.setConfState(status.confState, status.applied);
+    }
+    group.onApplied(results, termsOf(ready.committedEntries), this.sm.appliedIndex(group.groupId));
+    for (const readState of ready.readStates) group.onReadState(readState.index, readState.context);
+    if (group.appliedSinceCompaction >= this.config.compactEntries) await this.compact(group);
+  }
+
+  /**
+   * compact discards log entries the state machine has durably applied, keeping
+   * compactTrailingEntries below for slow followers (and never past a follower being caught up).
+   */
+  private async compact(group: GroupReplica): Promise<void> {
+    group.appliedSinceCompaction = 0;
+    await this.sm.flush(); // the state up to the applied index is on disk before its log goes
+    const status = group.raw.status();
+    const index = status.applied - this.config.compactTrailingEntries;
+    if (index <= group.storage.firstIndex()) return;
+    group.storage.createSnapshot(index, status.confState);
+    group.storage.compact(index);
+    this.stats.compactions++;
+    this.schedule(); // the staged deletes ride on the next synced batch
+  }
+
+  private onPeerMessages(messages: Message[]): void {
+    for (const m of messages) {
+      const group = this.groups.get(m.groupId);
+      if (!group || group.restoring) continue; // unknown group or busy restoring: dropped
+      group.raw.step(m);
+    }
+    this.schedule();
+  }
+
+  private onUnreachable(to: NodeId, messages: Message[]): void {
+    const seen = new Set<GroupId>();
+    for (const m of messages) {
+      if (seen.has(m.groupId)) continue;
+      seen.add(m.groupId);
+      this.groups.get(m.groupId)?.raw.reportUnreachable(to);
+    }
+  }
+
+  /**
+   * onStorageFailure handles a failed write: clients get a clear error and the node keeps
+   * serving reads. The Raft state in memory is ahead of the disk, so the affected groups are
+   * rebuilt from disk once a write succeeds again (a probe write every tick).
+   */
+  private onStorageFailure(error: unknown): void {
+    const failure = error instanceof Error ? error : new Error(String(error));
+    this.writeFault = failure;
+    for (const group of this.groups.values()) {
+      group.failAll(
+        new StoreError(
+          'STORAGE_FAILURE',
+          `writes are failing on node ${this.config.nodeId}: ${failure.message}`,
+        ),
+      );
+    }
+    void this.recoverFromStorageFailure();
+  }
+
+  private recovering = false;
+
+  private async recoverFromStorageFailure(): Promise<void> {
+    if (this.recovering) return;
+    this.recovering = true;
+    try {
+      while (!this.stopped) {
+        await new Promise((resolve) => setTimeout(resolve, this.config.tickMs));
+        try {
+          await this.logDb.sync();
+          break;
+        } catch {
+          continue;
+        }
+      }
+      if (this.stopped) return;
+      // Memory was ahead of the disk: restart every group from what the disk now holds.
+      for (const groupId of [...this.groups.keys()]) this.openGroup(groupId);
+      this.writeFault = null;
+      this.schedule();
+    } finally {
+      this.recovering = false;
+    }
+  }
+
+  /** waitForCycle resolves once no ready cycle is running (a group may then be set aside). */
+  async waitForCycle(): Promise<void> {
+    while (this.cycleRunning) await new Promise((resolve) => setTimeout(resolve, 1));
+  }
+
+  /** leaderOf returns the leader a group's replica here believes in. */
+  leaderOf(groupId: GroupId): NodeId {
+    return this.groups.get(groupId)?.raw.status().leader ?? NONE;
+  }
+
+  /** requireGroup returns a hosted group or throws NOT_FOUND. */
+  requireGroup(groupId: GroupId): GroupReplica {
+    const group = this.groups.get(groupId);
+    if (!group)
+      throw new StoreError(
+        'NOT_FOUND',
+        `group ${groupId} is not hosted on node ${this.config.nodeId}`,
+      );
+    return group;
+  }
+
+  /** propose proposes a command to a group this node leads; resolves once applied. */
+  propose(groupId: GroupId, data: Uint8Array): Promise<ApplyResult> {
+    if (this.writeFault) {
+      return Promise.reject(
+        new StoreError(
+          'STORAGE_FAILURE',
+          `writes are failing on node ${this.config.nodeId}: ${this.writeFault.message}`,
+        ),
+      );
+    }
+    const group = this.requireGroup(groupId);
+    const promise = group.propose(data, this.config.pendingProposalsMax);
+    this.schedule();
+    return promise;
+  }
+
+  /** linearizableBarrier resolves once this leader's state is as fresh as any committed write. */
+  async linearizableBarrier(groupId: GroupId): Promise<void> {
+    const group = this.requireGroup(groupId);
+    const promise = group.readIndex();
+    this.schedule();
+    const index = await promise;
+    await group.waitApplied(index, this.sm.appliedIndex(groupId));
+  }
+
+  /** waitApplied resolves once the group's applied index reaches `index`. */
+  waitApplied(groupId: GroupId, index: Index): Promise<void> {
+    const group = this.requireGroup(groupId);
+    return group.waitApplied(index, this.sm.appliedIndex(groupId));
+  }
+
+  /** stop stops serving and closes the databases (Ctrl-C, tests). */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    if (this.ticker) clearInterval(this.ticker);
+    const error = new StoreError('UNAVAILABLE', `node ${this.config.nodeId} is stopping`);
+    for (const group of this.groups.values()) {
+      group.failAll(error);
+      group.failWaiters(error);
+    }
+    this.snapshots.close();
+    this.transport.close();
+    if (this.server) {
+      const server = this.server;
+      await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
+      server.forceShutdown();
+    }
+    while (this.cycleRunning) await new Promise((resolve) => setTimeout(resolve, 5));
+    await this.logDb.sync().catch(() => undefined);
+    await this.logDb.close();
+    await this.sm.close();
+  }
+}
+
+function termsOf(entries: readonly Entry[]): Map<Index, Term> {
+  const terms = new Map<Index, Term>();
+  for (const entry of entries) terms.set(entry.index, entry.term);
+  return terms;
+}
+
+/** withConfState presents a log storage whose initial membership is `confState`. */
+function withConfState(storage: RaftStorage, confState: ConfState): RaftStorage {
+  return {
+    initialState: () => ({ hardState: storage.initialState().hardState, confState }),
+    entries: (lo, hi, maxBytes) => storage.entries(lo, hi, maxBytes),
+    term: (index) => storage.term(index),
+    firstIndex: () => storage.firstIndex(),
+    lastIndex: () => storage.lastIndex(),
+    snapshot: () => storage.snapshot(),
+  };
+}
+
+/** IDENTITY_FILE records which cluster and node a data directory belongs to. */
+const IDENTITY_FILE = 'identity.json';
+
+/** checkIdentity refuses to start a node on another cluster's or node's data. */
+async function checkIdentity(config: NodeConfig): Promise<void> {
+  const path = join(config.dataDir, IDENTITY_FILE);
+  const expected = {
+    clusterId: config.clusterId,
+    nodeId: config.nodeId,
+    groupCount: config.groupCount,
+  };
+  const text = await readFile(path, 'utf8').catch(() => null);
+  if (text === null) {
+    await writeFile(path, JSON.stringify(expected) + '\n');
+    return;
+  }
+  const found = JSON.parse(text) as typeof expected;
+  for (const key of ['clusterId', 'nodeId', 'groupCount'] as const) {
+    if (found[key] !== expected[key]) {
+      throw new StoreError(
+        'INVALID_CONFIG',
+        `data directory ${config.dataDir} belongs to ${key} ${JSON.stringify(found[key])}, not ${JSON.stringify(expected[key])}`,
+      );
+    }
+  }
+}
+
+export { StoreError } from './group.js';
+export type { Role };

@@ -59,6 +59,8 @@ export class GroupReplica {
   leader: NodeId = 0 as NodeId;
   /** restoring: a snapshot image is being installed; entries are not applied meanwhile. */
   restoring = false;
+  /** inCycle: a ready cycle holds this group's Ready (between ready() and advance()). */
+  inCycle = false;
   /** appliedSinceCompaction counts entries applied since the log was last compacted. */
   appliedSinceCompaction = 0;
 

@@ -13,6 +13,7 @@
  * Peer messages and proposals that arrive meanwhile are stepped at once; their work is picked
  * up by the next cycle.
  */
+import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
@@ -37,6 +38,7 @@ import {
 } from '../raft/index.js';
 import { GroupRing, createClusterLayout, type ClusterLayout } from '../ring/index.js';
 import type { NodeConfig } from './config.js';
+import { failpoint } from './failpoints.js';
 import { GroupReplica, StoreError } from './group.js';
 import { LogDb } from './log-storage.js';
 import { KvStateMachine, type ApplyResult } from './sm-state-machine.js';
@@ -79,6 +81,12 @@ export class StoreNode {
   /** writeFault is the storage error that stopped writes; cleared when a write succeeds again. */
   writeFault: Error | null = null;
   private readonly addresses: Map<NodeId, string>;
+  /**
+   * faultFile (test-only, from STRATA_TEST_DISK_FAULT_FILE): while that file exists, every write
+   * to the Raft log database fails, as a failing disk would.
+   */
+  private readonly faultFile = process.env.STRATA_TEST_DISK_FAULT_FILE ?? '';
+  private faultInjected = false;
 
   private constructor(
     readonly config: NodeConfig,
@@ -213,8 +221,16 @@ export class StoreNode {
   }
 
   private tick(): void {
+    if (this.faultFile) this.checkFaultFile(this.faultFile);
     for (const group of this.groups.values()) group.raw.tick();
     this.schedule();
+  }
+
+  private checkFaultFile(path: string): void {
+    const present = existsSync(path);
+    if (present === this.faultInjected) return;
+    this.faultInjected = present;
+    this.logDb.setWriteFault(present ? new Error(`injected disk fault (${path} exists)`) : null);
   }
 
   /** schedule runs a ready cycle soon (coalescing requests made meanwhile). */
@@ -256,9 +272,19 @@ export class StoreNode {
     const batch: [GroupReplica, Ready][] = [];
     for (const group of this.groups.values()) {
       if (group.restoring || !group.raw.hasReady()) continue;
+      group.inCycle = true;
       batch.push([group, group.raw.ready()]);
     }
     if (batch.length === 0) return;
+    try {
+      await this.persistSendApply(batch);
+    } finally {
+      for (const [group] of batch) group.inCycle = false;
+    }
+    this.stats.cycleLagMsMax = Math.max(this.stats.cycleLagMsMax, performance.now() - started);
+  }
+
+  private async persistSendApply(batch: [GroupReplica, Ready][]): Promise<void> {
     this.stats.cycles++;
     let staged = false;
     for (const [group, ready] of batch) {
@@ -272,6 +298,7 @@ export class StoreNode {
       await this.logDb.sync(); // throws on a disk fault: nothing below runs (nothing is acked)
       this.stats.syncs++;
       this.writeFault = null;
+      failpoint('after-log-sync');
     }
     const outgoing: Message[] = [];
     for (const [group, ready] of batch) {
@@ -283,8 +310,8 @@ export class StoreNode {
     }
     this.transport.send(outgoing);
     this.stats.messagesSent += outgoing.length;
+    failpoint('before-apply');
     await Promise.all(batch.map(([group, ready]) => this.apply(group, ready)));
-    this.stats.cycleLagMsMax = Math.max(this.stats.cycleLagMsMax, performance.now() - started);
   }
 
   /** apply applies one group's Ready (committed entries, read states) and advances it. */
@@ -388,9 +415,10 @@ export class StoreNode {
     }
   }
 
-  /** waitForCycle resolves once no ready cycle is running (a group may then be set aside). */
-  async waitForCycle(): Promise<void> {
-    while (this.cycleRunning) await new Promise((resolve) => setTimeout(resolve, 1));
+  /** waitForGroup resolves once no ready cycle holds `groupId` (it may then be set aside). */
+  async waitForGroup(groupId: GroupId): Promise<void> {
+    const group = this.groups.get(groupId);
+    while (group?.inCycle) await new Promise((resolve) => setTimeout(resolve, 1));
   }
 
   /** leaderOf returns the leader a group's replica here believes in. */

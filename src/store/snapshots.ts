@@ -19,6 +19,7 @@ import {
   type Message,
   type NodeId,
 } from '../raft/index.js';
+import { failpoint } from './failpoints.js';
 import { KvError } from './kv-errors.js';
 import type { GroupReplica } from './group.js';
 import type { StoreNode } from './node.js';
@@ -55,8 +56,10 @@ export class SnapshotManager {
   /** send starts streaming a snapshot for `message` (a core Snapshot message) if not already. */
   send(group: GroupReplica, message: Message): void {
     const key = `${group.groupId}:${message.to}`;
-    if (this.sending.has(key) || this.sending.size >= SNAPSHOT_LIMITS.sendsInFlightMax) {
-      // The core times the snapshot out and asks again later.
+    if (this.sending.has(key)) return; // already on its way; the core waits for its report
+    if (this.sending.size >= SNAPSHOT_LIMITS.sendsInFlightMax) {
+      // Busy: the core falls back to probing and asks again after the next heartbeat.
+      group.raw.reportSnapshot(message.to, false);
       return;
     }
     const controller = new AbortController();
@@ -145,6 +148,7 @@ export class SnapshotManager {
         context.image,
         Buffer.from(context.conf, 'base64'),
       );
+      await rm(context.image, { force: true });
     }
   }
 
@@ -248,7 +252,7 @@ async function installImage(
   const group = node.groups.get(groupId);
   if (group) group.restoring = true;
   try {
-    await node.waitForCycle();
+    await node.waitForGroup(groupId);
     const context = encoder.encode(
       JSON.stringify({ image: path, conf: Buffer.from(conf).toString('base64') }),
     );
@@ -271,6 +275,7 @@ async function installImage(
         await file.read(chunk, 0, length, position + FRAME_PREFIX_BYTES);
         position += FRAME_PREFIX_BYTES + length;
         const result = await node.sm.restoreChunk(groupId, chunk);
+        failpoint('snapshot-restore-chunk');
         nextChunk = result.nextChunk;
         if (result.done) break;
       }

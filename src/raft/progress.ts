@@ -56,6 +56,11 @@ export class Inflights {
     }
   }
 
+  /** freeFirstOne forgets the oldest in-flight Append (presumed lost; see the heartbeat path). */
+  freeFirstOne(): void {
+    if (this.count() > 0) this.freeLE(this.indexes[this.head]);
+  }
+
   /** full tells whether no further Append may be sent. */
   full(): boolean {
     return this.count() >= this.countMax || this.bytesInFlight >= this.bytesMax;

@@ -545,6 +545,9 @@ export class Raft {
   private handleHeartbeatResponse(m: Message, pr: Progress): void {
     pr.recentActive = true;
     pr.probeSent = false;
+    // A full window whose Appends (or their acks) were lost would never drain: free one slot
+    // so an Append goes out, and its answer resynchronises match (or moves back to probing).
+    if (pr.state === ProgressState.Replicate && pr.inflights.full()) pr.inflights.freeFirstOne();
     if (pr.match < this.log.lastIndex()) this.sendAppend(m.from, true);
     const roundId = decodeRoundId(m.context);
     if (roundId === null) return;

@@ -190,7 +190,9 @@ export class MemoryStorage implements RaftStorage, RaftLogWriter {
       () =>
         `append would overwrite committed entry ${kept[0].index} (commit ${this.hardState.commit})`,
     );
-    this.log = this.log.slice(0, offset).concat(kept);
+    // Truncate a conflicting suffix, then append in place (no copy of the retained log).
+    if (offset < this.log.length) this.log.length = offset;
+    for (const entry of kept) this.log.push(entry);
   }
 
   /** clone copies the storage (the simulator's model of "what was synced" at a crash). */

@@ -64,7 +64,8 @@ export class ProcessCluster {
     const cluster = new ProcessCluster(options);
     const count = options.nodes ?? 3;
     const peers: { id: number; address: string }[] = [];
-    for (let id = 1; id <= count; id++) peers.push({ id, address: `127.0.0.1:${await freePort()}` });
+    for (let id = 1; id <= count; id++)
+      peers.push({ id, address: `127.0.0.1:${await freePort()}` });
     for (const peer of peers) {
       const dataDir = join(options.dir, `node-${peer.id}`);
       await mkdir(dataDir, { recursive: true });
@@ -79,7 +80,13 @@ export class ProcessCluster {
         ...options.nodeConfig,
       };
       await writeFile(configPath, JSON.stringify(config, null, 2));
-      cluster.nodes.set(peer.id, { id: peer.id, address: peer.address, configPath, child: null, log: [] });
+      cluster.nodes.set(peer.id, {
+        id: peer.id,
+        address: peer.address,
+        configPath,
+        child: null,
+        log: [],
+      });
     }
     for (const id of cluster.nodes.keys()) cluster.launch(id);
     return cluster;
@@ -135,8 +142,11 @@ export class ProcessCluster {
   async waitExit(id: number, timeoutMs: number): Promise<void> {
     const child = this.node(id).child;
     if (!child) return;
-    await withTimeout(new Promise<void>((resolve) => child.once('exit', () => resolve())), timeoutMs,
-      `node ${id} did not exit within ${timeoutMs} ms`);
+    await withTimeout(
+      new Promise<void>((resolve) => child.once('exit', () => resolve())),
+      timeoutMs,
+      `node ${id} did not exit within ${timeoutMs} ms`,
+    );
     this.dropClient(id);
   }
 
@@ -216,7 +226,9 @@ export class ProcessCluster {
   /** tail returns the last log lines of every node (for failure messages). */
   tail(lines = 15): string {
     return [...this.nodes.values()]
-      .map((node) => `--- node ${node.id}:\n${node.log.join('').split('\n').slice(-lines).join('\n')}`)
+      .map(
+        (node) => `--- node ${node.id}:\n${node.log.join('').split('\n').slice(-lines).join('\n')}`,
+      )
       .join('\n');
   }
 

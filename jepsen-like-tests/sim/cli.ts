@@ -84,7 +84,9 @@ function replay(options: CliOptions, text: string): number {
 function main(argv: string[]): number {
   const options = parseCli(argv);
   if (options.replay !== null) return replay(options, options.replay);
-  let profile = options.profile === null ? DEFAULT_PROFILE : profileByName(options.profile);
+  // With a mutation and no explicit profile, use the mix of schedules biased toward that bug.
+  const profileName = options.profile ?? options.mutation;
+  let profile = profileName === null ? DEFAULT_PROFILE : profileByName(profileName);
   if (options.nodes !== null) profile = withNodeCounts(profile, options.nodes);
   console.log(
     `raft simulation: ${options.runs} schedules, seed ${options.seed}, profile ` +

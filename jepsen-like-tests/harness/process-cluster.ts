@@ -42,6 +42,11 @@ export interface ClusterOptions {
   nodeConfig?: Record<string, unknown>;
   /** Extra environment of every node (failpoints, fault files). */
   env?: Record<string, string>;
+  /**
+   * foreignPeers: addresses of nodes this cluster does not run, listed as peers 1..k before
+   * its own nodes (ids k+1...). Used to point a node of another cluster at ours.
+   */
+  foreignPeers?: string[];
 }
 
 interface NodeProcess {
@@ -63,10 +68,13 @@ export class ProcessCluster {
   static async start(options: ClusterOptions): Promise<ProcessCluster> {
     const cluster = new ProcessCluster(options);
     const count = options.nodes ?? 3;
-    const peers: { id: number; address: string }[] = [];
-    for (let id = 1; id <= count; id++)
-      peers.push({ id, address: `127.0.0.1:${await freePort()}` });
-    for (const peer of peers) {
+    const foreign = (options.foreignPeers ?? []).map((address, i) => ({ id: i + 1, address }));
+    const own: { id: number; address: string }[] = [];
+    for (let i = 1; i <= count; i++) {
+      own.push({ id: foreign.length + i, address: `127.0.0.1:${await freePort()}` });
+    }
+    const peers = [...foreign, ...own];
+    for (const peer of own) {
       const dataDir = join(options.dir, `node-${peer.id}`);
       await mkdir(dataDir, { recursive: true });
       const configPath = join(options.dir, `node-${peer.id}.json`);

@@ -244,6 +244,9 @@ export class StoreNode {
   }
 
   private async runCycles(): Promise<void> {
+    // After a failed write the replicas in memory are ahead of the disk: no Ready is taken
+    // until recoverFromStorageFailure rebuilds them from what the disk holds.
+    if (this.recovering) return;
     if (this.cycleRunning) {
       this.cycleAgain = true;
       return;
@@ -409,9 +412,9 @@ export class StoreNode {
       // Memory was ahead of the disk: restart every group from what the disk now holds.
       for (const groupId of [...this.groups.keys()]) this.openGroup(groupId);
       this.writeFault = null;
-      this.schedule();
     } finally {
       this.recovering = false;
+      this.schedule();
     }
   }
 

@@ -47,10 +47,16 @@ describe('retry policy', () => {
   });
 
   it('marks failures that can follow a proposal as maybe applied', () => {
-    for (const code of ['NOT_LEADER', 'UNAVAILABLE', 'DEADLINE_EXCEEDED', TRANSPORT_FAILURE]) {
+    for (const code of ['LEADERSHIP_LOST', 'UNAVAILABLE', 'DEADLINE_EXCEEDED', TRANSPORT_FAILURE]) {
       assert.equal(retryRule(code).maybeApplied, true, code);
     }
-    for (const code of ['NOT_FOUND', 'WRONG_GROUP', 'INVALID_ARGUMENT', 'PROPOSAL_DROPPED']) {
+    for (const code of [
+      'NOT_LEADER',
+      'NOT_FOUND',
+      'WRONG_GROUP',
+      'INVALID_ARGUMENT',
+      'PROPOSAL_DROPPED',
+    ]) {
       assert.equal(retryRule(code).maybeApplied, false, code);
     }
   });

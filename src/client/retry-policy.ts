@@ -35,7 +35,10 @@ export interface RetryRule {
 }
 
 const RULES: Readonly<Record<string, RetryRule>> = {
-  NOT_LEADER: { action: 'follow-leader', maybeApplied: true },
+  // NOT_LEADER: nothing was proposed. LEADERSHIP_LOST: proposed, then leadership moved; the
+  // entry may still commit (the retry's session seq makes it apply once).
+  NOT_LEADER: { action: 'follow-leader', maybeApplied: false },
+  LEADERSHIP_LOST: { action: 'follow-leader', maybeApplied: true },
   NOT_FOUND: { action: 'next-replica', maybeApplied: false },
   UNAVAILABLE: { action: 'next-replica', maybeApplied: true },
   RESTORING: { action: 'next-replica', maybeApplied: false },

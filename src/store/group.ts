@@ -173,7 +173,11 @@ export class GroupReplica {
     this.leader = leader;
     if (wasLeader && role !== Role.Leader) {
       this.failAll(
-        new StoreError('NOT_LEADER', `lost leadership of group ${this.groupId}`, leader),
+        new StoreError(
+          'LEADERSHIP_LOST',
+          `lost leadership of group ${this.groupId}; the write may still apply`,
+          leader,
+        ),
       );
     }
   }
@@ -206,7 +210,7 @@ export class GroupReplica {
       );
     }
     if (error instanceof Error && 'code' in error && error.code === 'PROPOSAL_DROPPED') {
-      return new StoreError('UNAVAILABLE', error.message, this.leader);
+      return new StoreError('PROPOSAL_DROPPED', error.message, this.leader);
     }
     return error instanceof Error ? error : new Error(String(error));
   }

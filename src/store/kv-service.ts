@@ -5,7 +5,7 @@
  * never a crash, and a malformed frame closes only its own stream.
  */
 import * as grpc from '@grpc/grpc-js';
-import { NONE, type GroupId } from '../raft/index.js';
+import { NONE, Role, type GroupId } from '../raft/index.js';
 import {
   decodeBatchRequest,
   decodeDeleteRequest,
@@ -118,7 +118,7 @@ export class KvService {
     const command = { clientId: header.clientId, seq: header.seq, op };
     checkCommand(command);
     const group = this.node.requireGroup(groupId);
-    if (group.role !== 3) {
+    if (group.role !== Role.Leader) {
       throw new StoreError(
         'NOT_LEADER',
         `node ${this.node.config.nodeId} does not lead group ${groupId}`,
@@ -152,7 +152,7 @@ export class KvService {
     const groupId = header.groupId || this.node.ring.groupOf(request.key);
     const group = this.node.requireGroup(groupId);
     if (request.consistency === ReadConsistency.Linearizable) {
-      if (group.role !== 3) {
+      if (group.role !== Role.Leader) {
         throw new StoreError(
           'NOT_LEADER',
           `node ${this.node.config.nodeId} does not lead group ${groupId}`,
@@ -365,6 +365,7 @@ const GRPC_CODES: Record<string, grpc.status> = {
   RESOURCE_EXHAUSTED: grpc.status.RESOURCE_EXHAUSTED,
   NOT_FOUND: grpc.status.NOT_FOUND,
   NOT_LEADER: grpc.status.UNAVAILABLE,
+  LEADERSHIP_LOST: grpc.status.UNAVAILABLE,
   UNAVAILABLE: grpc.status.UNAVAILABLE,
   PROPOSAL_DROPPED: grpc.status.UNAVAILABLE,
   STORAGE_FAILURE: grpc.status.UNAVAILABLE,

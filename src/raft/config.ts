@@ -55,6 +55,13 @@ export interface RaftConfig {
   inflightBytesMax: number;
   /** Most bytes of entries appended but not yet committed at the leader. */
   uncommittedBytesMax: number;
+  /**
+   * quiesceTicks: an idle leader (all committed, replicated everywhere, nothing waiting) stops
+   * heartbeats after this many idle ticks, and its followers stop their election timers; any
+   * traffic wakes the group. 0 disables it. A driver that enables it must wake followers whose
+   * leader's node went silent (RawNode.wake), since a quiesced leader sends nothing.
+   */
+  quiesceTicks: number;
   /** A snapshot not reported sent within this many ticks is presumed lost (leader probes again). */
   snapshotTimeoutTicks: number;
   /** Seeded random source returning a float in [0, 1). The core never uses Math.random. */
@@ -81,6 +88,7 @@ export const DEFAULT_RAFT_CONFIG = {
   inflightBytesMax: 32 * 1024 * 1024,
   uncommittedBytesMax: 64 * 1024 * 1024,
   snapshotTimeoutTicks: 100,
+  quiesceTicks: 0,
   mutations: new Set<Mutation>(),
   unsafeAllowMutations: false,
 } as const;
@@ -98,6 +106,7 @@ export function validateRaftConfig(input: RaftConfigInput): RaftConfig {
   checkInt('groupId', config.groupId, 0, 2 ** 32 - 1);
   checkInt('heartbeatTicks', config.heartbeatTicks, 1, 1_000);
   checkInt('electionTicks', config.electionTicks, config.heartbeatTicks + 1, 100_000);
+  checkInt('quiesceTicks', config.quiesceTicks, 0, 1_000_000);
   checkInt('snapshotTimeoutTicks', config.snapshotTimeoutTicks, 1, 10_000_000);
   checkInt('applied', config.applied, 0, Number.MAX_SAFE_INTEGER);
   checkInt('entryBytesMax', config.entryBytesMax, 1, 256 * 1024 * 1024);

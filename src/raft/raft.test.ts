@@ -467,3 +467,41 @@ test('a single-voter group commits and serves reads alone', () => {
   assert.deepEqual(net.data(1), ['solo']);
   assert.equal(net.reads.get(nodeId(1))!.length, 1);
 });
+
+test('quiescence: an idle group stops heartbeating; a proposal wakes it and commits', () => {
+  const net = new Net([1, 2, 3], { quiesceTicks: 3 });
+  net.elect(1);
+  net.node(1).propose(text.encode('before'));
+  net.deliver();
+  net.tickAll(10);
+  for (const id of [1, 2, 3]) assert.equal(net.node(id).status().quiesced, true, `node ${id} sleeps`);
+  const before = net.sent.length;
+  net.tickAll(50); // far past the election timeout: nobody campaigns, nothing is sent
+  assert.equal(net.sent.length, before, 'a quiesced group sends nothing');
+  assert.equal(net.node(1).status().role, Role.Leader);
+  net.node(1).propose(text.encode('after'));
+  net.deliver();
+  for (const id of [1, 2, 3]) assert.deepEqual(net.data(id), ['before', 'after']);
+  assert.equal(net.node(1).status().quiesced, false);
+});
+
+test('quiescence: a woken follower wakes its leader; a dead leader is replaced once woken', () => {
+  const net = new Net([1, 2, 3], { quiesceTicks: 3 });
+  net.elect(1);
+  net.tickAll(10);
+  assert.equal(net.node(2).status().quiesced, true);
+  net.node(2).wake(); // the driver saw the leader's node go silent
+  net.deliver();
+  assert.equal(net.node(1).status().quiesced, false, 'the follower woke its live leader');
+  net.tickAll(10);
+  assert.equal(net.node(1).status().quiesced, true, 'and the idle group went back to sleep');
+  net.isolate(1); // now the leader is really gone
+  net.node(2).wake();
+  net.node(3).wake();
+  for (let i = 0; i < 60 && ![2, 3].some((id) => net.node(id).status().role === Role.Leader); i++) {
+    net.node(2).tick();
+    net.node(3).tick();
+    net.deliver();
+  }
+  assert.ok([2, 3].some((id) => net.node(id).status().role === Role.Leader), 'a new leader');
+});

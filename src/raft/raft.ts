@@ -41,6 +41,10 @@ import { validateMessage } from './validate.js';
 
 /** CAMPAIGN_TRANSFER marks a vote request of a leadership transfer (it may break a lease). */
 const CAMPAIGN_TRANSFER = new TextEncoder().encode('transfer');
+/** QUIESCE_CONTEXT marks the heartbeat that quiesces an idle group (and its answers). */
+const QUIESCE_CONTEXT = new TextEncoder().encode('quiesce');
+/** WAKE_CONTEXT marks a woken follower's heartbeat answer that wakes its quiesced leader. */
+const WAKE_CONTEXT = new TextEncoder().encode('wake');
 
 /** Raft is one replica's consensus state. Use it through RawNode. */
 export class Raft {
@@ -76,6 +80,13 @@ export class Raft {
   private needsBroadcast = false;
   private electionElapsed = 0;
   private heartbeatElapsed = 0;
+  /**
+   * quiesced: the group is idle and has stopped ticking (no heartbeats, no election timer).
+   * Any message other than the quiesce heartbeat and its answer, and any local request, wakes it.
+   */
+  quiesced = false;
+  /** idleTicks counts the leader's consecutive ticks with nothing to replicate. */
+  private idleTicks = 0;
   private randomizedElectionTimeout = 0;
 
   constructor(input: RaftConfigInput, storage: RaftStorage) {
@@ -136,6 +147,8 @@ export class Raft {
     this.readOnly.reset();
     this.readsBeforeTermCommit = [];
     this.needsBroadcast = false;
+    this.quiesced = false;
+    this.idleTicks = 0;
   }
 
   private resetRandomizedElectionTimeout(): void {
@@ -185,8 +198,60 @@ export class Raft {
   // ----- ticks -----
 
   tick(): void {
+    if (this.quiesced) return;
     if (this.role === Role.Leader) this.tickHeartbeat();
     else this.tickElection();
+  }
+
+  /** wake leaves the quiesced state; a follower restarts its election timer from zero. */
+  wake(): void {
+    if (!this.quiesced) return;
+    this.quiesced = false;
+    this.idleTicks = 0;
+    this.electionElapsed = 0;
+    this.heartbeatElapsed = 0;
+    if (this.role !== Role.Leader && this.leader !== NONE) {
+      // Wake the leader too: it sends nothing while quiesced.
+      const m = emptyMessage(MessageType.HeartbeatResponse, this.groupId, this.id, this.leader);
+      m.term = this.term;
+      m.context = WAKE_CONTEXT;
+      this.messages.push(m);
+    }
+  }
+
+  /**
+   * maybeQuiesce puts an idle leader to sleep after quiesceTicks idle ticks: everything is
+   * committed and replicated everywhere, nothing waits. One last heartbeat, marked QUIESCE, tells
+   * the followers to stop their election timers (and carries the final commit index).
+   */
+  private maybeQuiesce(): boolean {
+    if (this.config.quiesceTicks === 0) return false;
+    this.idleTicks = this.isIdle() ? this.idleTicks + 1 : 0;
+    if (this.idleTicks < this.config.quiesceTicks) return false;
+    this.broadcastHeartbeat(QUIESCE_CONTEXT);
+    this.quiesced = true;
+    return true;
+  }
+
+  private isIdle(): boolean {
+    const last = this.log.lastIndex();
+    if (this.log.committed !== last || this.leadTransferee !== NONE) return false;
+    if (this.pendingReadCount() > 0 || this.needsBroadcast) return false;
+    for (const pr of this.tracker.progress.values()) {
+      if (pr.match !== last || pr.state !== ProgressState.Replicate) return false;
+    }
+    return true;
+  }
+
+  /**
+   * wakes tells whether a message wakes a quiesced replica: everything does except the
+   * quiesce heartbeat and heartbeat answers (late answers to earlier beats must not keep an idle
+   * leader awake), unless the answer is a woken follower's explicit wake-up call.
+   */
+  private wakes(m: Message): boolean {
+    if (m.type === MessageType.Heartbeat) return !bytesEqual(m.context, QUIESCE_CONTEXT);
+    if (m.type === MessageType.HeartbeatResponse) return bytesEqual(m.context, WAKE_CONTEXT);
+    return true;
   }
 
   private tickElection(): void {
@@ -222,6 +287,7 @@ export class Raft {
       if (this.leadTransferee !== NONE) this.leadTransferee = NONE; // transfer timed out
     }
     this.expireSnapshots();
+    if (this.maybeQuiesce()) return;
     if (this.heartbeatElapsed >= this.config.heartbeatTicks) {
       this.heartbeatElapsed = 0;
       this.stepLocal(MessageType.Beat);
@@ -237,8 +303,19 @@ export class Raft {
       this.droppedMessages++;
       return;
     }
+    if (this.wakes(message)) this.wake();
     if (!this.stepTerm(message)) return;
     this.stepByType(message);
+    if (
+      message.type === MessageType.Heartbeat &&
+      bytesEqual(message.context, QUIESCE_CONTEXT) &&
+      this.role === Role.Follower &&
+      message.from === this.leader
+    ) {
+      // A follower goes quiet when its current leader says so.
+      this.quiesced = true;
+      this.electionElapsed = 0;
+    }
   }
 
   /** stepLocal handles a local event (election timeout, heartbeat timeout). */
@@ -334,6 +411,7 @@ export class Raft {
 
   /** hup starts an election (a pre-vote round first when enabled), unless we may not. */
   hup(transfer: boolean): void {
+    this.wake();
     if (this.role === Role.Leader || !this.promotable()) return;
     if (this.hasUnappliedConfChange()) return; // our view of the membership may be stale
     if (this.config.preVote && !transfer) this.campaign(true, false);
@@ -677,6 +755,7 @@ export class Raft {
   /** propose appends `data` as a new entry; throws when not the leader or over a limit. */
   propose(data: Uint8Array, type: EntryType = EntryType.Normal): { index: Index; term: Term } {
     if (this.role !== Role.Leader) throw new NotLeaderError(this.leader);
+    this.wake();
     if (this.leadTransferee !== NONE)
       throw new ProposalDroppedError('leadership transfer in progress');
     if (!this.tracker.voters.has(this.id))
@@ -781,6 +860,7 @@ export class Raft {
 
   /** readIndex registers a linearizable read (§6.4); the answer arrives as a ReadState. */
   readIndex(request: ReadRequest): void {
+    this.wake();
     if (this.role !== Role.Leader) {
       if (this.leader === NONE) throw new NotLeaderError(NONE);
       const m = emptyMessage(MessageType.ReadIndex, this.groupId, this.id, this.leader);
@@ -823,6 +903,7 @@ export class Raft {
 
   /** transferLeader hands leadership to `to` once it is caught up (TimeoutNow, §3.10). */
   transferLeader(to: NodeId): void {
+    this.wake();
     if (this.role !== Role.Leader) {
       if (this.leader === NONE) throw new NotLeaderError(NONE);
       const m = emptyMessage(MessageType.TransferLeader, this.groupId, this.id, this.leader);

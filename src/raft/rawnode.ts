@@ -47,6 +47,7 @@ export interface RaftStatus {
   confState: ConfState;
   droppedMessages: number;
   pendingReads: number;
+  quiesced: boolean;
   /** Per-replica progress, at the leader only. */
   progress: ReplicaProgress[] | null;
 }
@@ -85,6 +86,21 @@ export class RawNode {
       return;
     }
     this.raft.step(message);
+  }
+
+  /** wake takes the group out of quiescence (its leader's node went silent, or new work). */
+  wake(): void {
+    this.raft.wake();
+  }
+
+  /** isQuiesced tells whether the group sleeps (cheap: for drivers scanning many groups). */
+  isQuiesced(): boolean {
+    return this.raft.quiesced;
+  }
+
+  /** leaderId returns the leader this replica knows (cheap, unlike status()). */
+  leaderId(): NodeId {
+    return this.raft.leader;
   }
 
   /** campaign starts an election now (with a pre-vote round when PreVote is on). */
@@ -206,6 +222,7 @@ export class RawNode {
       confState: raft.tracker.confState(),
       droppedMessages: raft.droppedMessages,
       pendingReads: raft.pendingReadCount(),
+      quiesced: raft.quiesced,
       progress: isLeader ? this.progressList() : null,
     };
   }

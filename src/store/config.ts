@@ -36,6 +36,8 @@ export interface NodeConfig {
   pendingProposalsMax: number;
   /** Largest Raft entry (one encoded command), bytes. */
   entryBytesMax: number;
+  /** An idle group stops heartbeats after this many idle ticks (0: never). */
+  quiesceTicks: number;
 }
 
 /** ConfigFileError says a configuration value is wrong; the message names key and range. */
@@ -58,6 +60,7 @@ export const NODE_CONFIG_DEFAULTS = {
   compactTrailingEntries: 1_000,
   pendingProposalsMax: 4_096,
   entryBytesMax: 4 * 1024 * 1024,
+  quiesceTicks: 20,
 } as const;
 
 const RANGES: Record<string, [number, number]> = {
@@ -70,6 +73,7 @@ const RANGES: Record<string, [number, number]> = {
   compactTrailingEntries: [0, 100_000_000],
   pendingProposalsMax: [1, 1_000_000],
   entryBytesMax: [1024, 64 * 1024 * 1024],
+  quiesceTicks: [0, 1_000_000],
 };
 
 const KNOWN_KEYS = new Set([
@@ -156,6 +160,7 @@ export function parseNodeConfig(raw: Record<string, unknown>): NodeConfig {
     compactTrailingEntries: integer(raw, 'compactTrailingEntries'),
     pendingProposalsMax: integer(raw, 'pendingProposalsMax'),
     entryBytesMax: integer(raw, 'entryBytesMax'),
+    quiesceTicks: integer(raw, 'quiesceTicks'),
   };
   if (!config.peers.some((p) => p.id === config.nodeId)) {
     throw new NodeConfigError(`nodeId ${config.nodeId} is not among peers`);

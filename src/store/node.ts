@@ -81,6 +81,7 @@ export class StoreNode {
   /** writeFault is the storage error that stopped writes; cleared when a write succeeds again. */
   writeFault: Error | null = null;
   private readonly addresses: Map<NodeId, string>;
+  private readonly peerIds: NodeId[];
   /**
    * faultFile (test-only, from STRATA_TEST_DISK_FAULT_FILE): while that file exists, every write
    * to the Raft log database fails, as a failing disk would.
@@ -94,6 +95,7 @@ export class StoreNode {
     readonly sm: KvStateMachine,
   ) {
     this.addresses = new Map(config.peers.map((p) => [p.id, p.address]));
+    this.peerIds = config.peers.map((p) => p.id).filter((id) => id !== config.nodeId);
     this.layout = createClusterLayout({
       nodes: config.peers,
       groupCount: config.groupCount,
@@ -192,6 +194,7 @@ export class StoreNode {
       heartbeatTicks: this.config.heartbeatTicks,
       applied,
       entryBytesMax: this.config.entryBytesMax,
+      quiesceTicks: this.config.quiesceTicks,
       messageBytesMax: TRANSPORT_LIMITS.batchBytesTarget / 4,
     });
     this.groups.set(groupId, replica);
@@ -223,7 +226,23 @@ export class StoreNode {
   private tick(): void {
     if (this.faultFile) this.checkFaultFile(this.faultFile);
     for (const group of this.groups.values()) group.raw.tick();
+    this.transport.ping(this.peerIds, this.config.tickMs);
+    this.wakeGroupsOfSilentLeaders();
     this.schedule();
+  }
+
+  /**
+   * wakeGroupsOfSilentLeaders wakes the quiesced groups whose leader's node went silent (no
+   * frame, not even a ping, for an election timeout): their followers then time out and elect
+   * a new leader, as they would have without quiescence.
+   */
+  private wakeGroupsOfSilentLeaders(): void {
+    const silenceMs = this.config.electionTicks * this.config.tickMs;
+    const silent = this.transport.silentPeers(this.peerIds, silenceMs);
+    if (silent.length === 0) return;
+    for (const group of this.groups.values()) {
+      if (group.raw.isQuiesced() && silent.includes(group.raw.leaderId())) group.raw.wake();
+    }
   }
 
   private checkFaultFile(path: string): void {

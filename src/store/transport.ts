@@ -117,6 +117,11 @@ export class PeerTransport {
     peersRefused: 0,
   };
   private readonly links = new Map<NodeId, PeerLink>();
+  /** lastHeardMs: when a frame last arrived from each peer (node-level liveness). */
+  private readonly lastHeardMs = new Map<NodeId, number>();
+  /** lastSentMs: when a frame last left for each peer (pings fill the silences). */
+  private readonly lastSentMs = new Map<NodeId, number>();
+  private readonly startedMs: number;
   private closed = false;
 
   constructor(
@@ -125,7 +130,26 @@ export class PeerTransport {
     private readonly addressOf: (node: NodeId) => string | undefined,
     private readonly handlers: TransportHandlers,
     private readonly now: () => number = () => Date.now(),
-  ) {}
+  ) {
+    this.startedMs = now();
+  }
+
+  /**
+   * ping sends an empty batch to every peer that was sent nothing within `intervalMs`: groups
+   * that quiesced send nothing, and peers judge a node alive by its frames (silentPeers).
+   */
+  ping(peers: readonly NodeId[], intervalMs: number): void {
+    const now = this.now();
+    for (const peer of peers) {
+      if (now - (this.lastSentMs.get(peer) ?? 0) >= intervalMs) this.sendTo(peer, []);
+    }
+  }
+
+  /** silentPeers lists the peers nothing was heard from for `silenceMs` (dead or cut off). */
+  silentPeers(peers: readonly NodeId[], silenceMs: number): NodeId[] {
+    const now = this.now();
+    return peers.filter((peer) => now - (this.lastHeardMs.get(peer) ?? this.startedMs) > silenceMs);
+  }
 
   /** implementation returns the server-side handlers to register with PEER_SERVICE. */
   implementation(): grpc.UntypedServiceImplementation {
@@ -157,6 +181,7 @@ export class PeerTransport {
       this.handlers.onUnreachable(to, messages);
       return;
     }
+    this.lastSentMs.set(to, this.now());
     for (const batch of splitBatches(messages)) {
       link.buffered++;
       stream.write(encodeMessageBatch(batch), () => {
@@ -263,6 +288,7 @@ export class PeerTransport {
       }
       this.stats.framesReceived++;
       this.stats.messagesReceived += messages.length;
+      this.lastHeardMs.set(peer.from, this.now());
       this.handlers.onMessages(messages, peer.from);
     });
     call.on('end', () => finish(null));
@@ -357,7 +383,7 @@ function splitBatches(messages: Message[]): Message[][] {
     current.push(m);
     bytes += size;
   }
-  if (current.length > 0) batches.push(current);
+  if (current.length > 0 || batches.length === 0) batches.push(current); // [] is a ping
   return batches;
 }
 

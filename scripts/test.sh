@@ -2,10 +2,7 @@
 # The README's test command (`npm test`): set-up, build, lint, then every test with node --test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  npm ci --no-audit --no-fund
-fi
-npx tsc -p tsconfig.json
+bash scripts/setup.sh
 npx eslint .
 mapfile -t files < <(find dist/src dist/jepsen-like-tests -name '*.test.js' 2>/dev/null | sort)
 if [ ${#files[@]} -eq 0 ]; then echo "no test files found" >&2; exit 1; fi

@@ -76,6 +76,7 @@ export const NODE_FLAGS: Readonly<Record<string, { key: string; kind: 'int' | 't
     'compact-trailing-entries': { key: 'compactTrailingEntries', kind: 'int' },
     'pending-proposals-max': { key: 'pendingProposalsMax', kind: 'int' },
     'entry-bytes-max': { key: 'entryBytesMax', kind: 'int' },
+    'quiesce-ticks': { key: 'quiesceTicks', kind: 'int' },
   };
 
 /** parseCommandLine parses `strata`'s arguments (argv without node and the script). */

@@ -151,7 +151,12 @@ export class KvService {
     const header = request.header ?? { groupId: 0 as GroupId, epoch: 0, clientId: 0, seq: 0 };
     const groupId = header.groupId || this.node.ring.groupOf(request.key);
     const group = this.node.requireGroup(groupId);
-    if (request.consistency === ReadConsistency.Linearizable) {
+    if (
+      request.consistency === ReadConsistency.Linearizable &&
+      this.node.mutation === 'stale-read'
+    ) {
+      // The bug under test: no leadership check, no ReadIndex round.
+    } else if (request.consistency === ReadConsistency.Linearizable) {
       if (group.role !== Role.Leader) {
         throw new StoreError(
           'NOT_LEADER',

@@ -39,6 +39,7 @@ import {
 import { GroupRing, createClusterLayout, type ClusterLayout } from '../ring/index.js';
 import type { NodeConfig } from './config.js';
 import { failpoint } from './failpoints.js';
+import { ACK_BEFORE_SYNC_DELAY_MS, storeMutation, type StoreMutation } from './test-mutations.js';
 import { GroupReplica, StoreError } from './group.js';
 import { LogDb } from './log-storage.js';
 import { KvStateMachine, type ApplyResult } from './sm-state-machine.js';
@@ -88,6 +89,9 @@ export class StoreNode {
    */
   private readonly faultFile = process.env.STRATA_TEST_DISK_FAULT_FILE ?? '';
   private faultInjected = false;
+  /** mutation is a test-only store bug switched in by STRATA_TEST_MUTATION (see test-mutations). */
+  readonly mutation: StoreMutation | null = storeMutation();
+  private syncTimer: NodeJS.Timeout | null = null;
 
   private constructor(
     readonly config: NodeConfig,
@@ -138,6 +142,11 @@ export class StoreNode {
     } catch (error) {
       await node.stop();
       throw error;
+    }
+    if (node.mutation) {
+      process.stderr.write(
+        `WARNING: test mutation '${node.mutation}' is armed: this node is buggy on purpose\n`,
+      );
     }
     node.ticker = setInterval(() => node.tick(), config.tickMs);
     node.schedule();
@@ -245,6 +254,15 @@ export class StoreNode {
     }
   }
 
+  /** syncLater writes staged log writes after a delay (only under `ack-before-sync`). */
+  private syncLater(): void {
+    if (this.syncTimer) return;
+    this.syncTimer = setTimeout(() => {
+      this.syncTimer = null;
+      this.logDb.sync().catch((error: unknown) => this.onStorageFailure(error));
+    }, ACK_BEFORE_SYNC_DELAY_MS);
+  }
+
   private checkFaultFile(path: string): void {
     const present = existsSync(path);
     if (present === this.faultInjected) return;
@@ -316,7 +334,9 @@ export class StoreNode {
       staged ||= ready.snapshot !== null || ready.entries.length > 0 || ready.hardState !== null;
       this.stats.entriesPersisted += ready.entries.length;
     }
-    if (staged) {
+    if (staged && this.mutation === 'ack-before-sync') {
+      this.syncLater(); // the bug under test: acknowledge first, write a second later
+    } else if (staged) {
       await this.logDb.sync(); // throws on a disk fault: nothing below runs (nothing is acked)
       this.stats.syncs++;
       this.writeFault = null;
@@ -495,6 +515,7 @@ export class StoreNode {
     if (this.stopped) return;
     this.stopped = true;
     if (this.ticker) clearInterval(this.ticker);
+    if (this.syncTimer) clearTimeout(this.syncTimer);
     const error = new StoreError('UNAVAILABLE', `node ${this.config.nodeId} is stopping`);
     for (const group of this.groups.values()) {
       group.failAll(error);

@@ -12,6 +12,7 @@
  *   unknown group, a peer of another cluster) gets a clear error and loses nothing.
  */
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -179,6 +180,24 @@ describe('catch-up by snapshot, and kill -9 during its install', { timeout: 180_
     await waitCaughtUp(cluster, 3, 60_000);
     const status = await cluster.status(3);
     assert.ok(Number(status?.snapshotsInstalled) > 0, 'node 3 installed snapshots');
+    await assertSameData(cluster, groups);
+  });
+
+  test('a snapshot stream broken mid-way resumes from the bytes already received', async () => {
+    await cluster.kill(3);
+    // Incompressible values, so the image spans several 256 KiB frames.
+    const noise = (): string => randomBytes(1024).toString('base64');
+    for (let i = 0; i < 400; i += 20) {
+      await Promise.all(
+        Array.from({ length: 20 }, (_, j) => client.put(`{big}/k${i + j}`, noise())),
+      );
+    }
+    cluster.launch(3, { STRATA_FAILPOINTS: 'snapshot-receive-partial' });
+    await cluster.waitExit(3, 60_000); // died after writing the first frames of the image
+    cluster.launch(3);
+    await waitCaughtUp(cluster, 3, 60_000);
+    const status = await cluster.status(3);
+    assert.ok(Number(status?.snapshotResumedBytes) > 0, 'the retry resumed the broken transfer');
     await assertSameData(cluster, groups);
   });
 

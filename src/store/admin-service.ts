@@ -108,5 +108,6 @@ export function statusOf(node: StoreNode): AdminTypes.admin.StatusResponse.$Prop
     snapshotsInstalled: node.snapshots.stats.installed,
     peersRefused: node.transport.stats.peersRefused,
     framesRejected: node.transport.stats.framesRejected,
+    snapshotResumedBytes: node.snapshots.stats.resumedBytes,
   };
 }

@@ -4,13 +4,15 @@
  * failpoint kills the process with SIGKILL the first time it is reached (as kill -9 would).
  * Nothing is armed unless that variable is set; production never sets it.
  *
- * Names: `snapshot-restore-chunk` (after the first chunk of a snapshot install is written),
+ * Names: `snapshot-receive-partial` (after part of a snapshot image was received and written),
+ * `snapshot-restore-chunk` (after the first chunk of a snapshot install is written),
  * `after-log-sync` (after a ready cycle's log batch is synced, before messages are sent),
  * `before-apply` (before a ready cycle applies committed entries).
  */
 
 /** FAILPOINT_NAMES lists every failpoint. */
 export const FAILPOINT_NAMES = [
+  'snapshot-receive-partial',
   'snapshot-restore-chunk',
   'after-log-sync',
   'before-apply',

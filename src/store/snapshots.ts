@@ -18,6 +18,7 @@ import {
   type GroupId,
   type Message,
   type NodeId,
+  type SnapshotMetadata,
 } from '../raft/index.js';
 import { failpoint } from './failpoints.js';
 import { KvError } from './kv-errors.js';
@@ -31,15 +32,27 @@ export const SNAPSHOT_LIMITS = {
   imageBytesMax: 64 * 1024 * 1024 * 1024,
   /** Snapshots sent at once by one node (each holds a LevelDB snapshot and a file). */
   sendsInFlightMax: 2,
+  /** An image kept after a failed send is sent again (resumed) if younger than this. */
+  imageReuseMs: 60_000,
 } as const;
 
 const FRAME_PREFIX_BYTES = 4;
+
+/** OutgoingImage is a snapshot image written to a file for one follower. */
+interface OutgoingImage {
+  path: string;
+  size: number;
+  metadata: SnapshotMetadata;
+  createdMs: number;
+}
 const decoder = new TextDecoder();
 const encoder = new TextEncoder();
 
 /** SnapshotManager sends and receives group images for one node. */
 export class SnapshotManager {
   private readonly sending = new Map<string, AbortController>();
+  /** images kept after a failed send, by `group:to`, for a resumed retry. */
+  private readonly images = new Map<string, OutgoingImage>();
   private readonly outDir: string;
   private readonly inDir: string;
   /** counters shown by `strata status`. */
@@ -86,14 +99,55 @@ export class SnapshotManager {
     message: Message,
     signal: AbortSignal,
   ): Promise<void> {
+    const key = `${group.groupId}:${message.to}`;
+    const image = await this.imageFor(group, message.to);
+    const header: Message = {
+      ...message,
+      snapshot: { metadata: image.metadata, data: EMPTY_BYTES },
+    };
+    const file = await open(image.path, 'r');
+    try {
+      await this.node.transport.sendSnapshot(
+        message.to,
+        header,
+        image.size,
+        async (offset, max) => {
+          const buffer = new Uint8Array(Math.min(max, image.size - offset));
+          const { bytesRead } = await file.read(buffer, 0, buffer.byteLength, offset);
+          return buffer.subarray(0, bytesRead);
+        },
+        signal,
+      );
+    } finally {
+      await file.close();
+    }
+    // Delivered: the image is no longer needed. After a failure it is kept, so the retry sends
+    // the same image and the receiver resumes from the bytes it already has.
+    this.images.delete(key);
+    await rm(image.path, { force: true });
+  }
+
+  /**
+   * imageFor returns the image to send to `to`: the one kept from a failed attempt if it is
+   * recent (imageReuseMs), else a new one written from a LevelDB snapshot of the group.
+   */
+  private async imageFor(group: GroupReplica, to: NodeId): Promise<OutgoingImage> {
+    const key = `${group.groupId}:${to}`;
+    const kept = this.images.get(key);
+    if (kept && Date.now() - kept.createdMs < SNAPSHOT_LIMITS.imageReuseMs) return kept;
+    if (kept) await rm(kept.path, { force: true });
+    this.images.delete(key);
     await mkdir(this.outDir, { recursive: true });
     const stream = await this.node.sm.snapshotStream(group.groupId);
     const index = stream.appliedIndex;
-    const path = join(this.outDir, `g${group.groupId}-to${message.to}-i${index}.img`);
+    const path = join(this.outDir, `g${group.groupId}-to${to}-i${index}.img`);
     let file: FileHandle | null = null;
     try {
-      const term = group.storage.term(index);
-      const confState = decodeConfState(stream.meta);
+      const metadata = {
+        index,
+        term: group.storage.term(index),
+        confState: decodeConfState(stream.meta),
+      };
       file = await open(path, 'w+');
       let size = 0;
       for await (const chunk of stream) {
@@ -103,26 +157,15 @@ export class SnapshotManager {
         await file.write(chunk, 0, chunk.byteLength, size + FRAME_PREFIX_BYTES);
         size += FRAME_PREFIX_BYTES + chunk.byteLength;
       }
-      const header: Message = {
-        ...message,
-        snapshot: { metadata: { index, term, confState }, data: EMPTY_BYTES },
-      };
-      const handle = file;
-      await this.node.transport.sendSnapshot(
-        message.to,
-        header,
-        size,
-        async (offset, max) => {
-          const buffer = new Uint8Array(Math.min(max, size - offset));
-          const { bytesRead } = await handle.read(buffer, 0, buffer.byteLength, offset);
-          return buffer.subarray(0, bytesRead);
-        },
-        signal,
-      );
+      const image: OutgoingImage = { path, size, metadata, createdMs: Date.now() };
+      this.images.set(key, image);
+      return image;
+    } catch (error) {
+      await rm(path, { force: true });
+      throw error;
     } finally {
       await stream.close();
       await file?.close();
-      await rm(path, { force: true });
     }
   }
 
@@ -205,6 +248,7 @@ class ImageReceiver implements SnapshotStreamHandler {
       throw new Error(`image write at ${offset}, expected ${this.written}`);
     await this.file.write(bytes, 0, bytes.byteLength, offset);
     this.written += bytes.byteLength;
+    if (this.written < this.imageBytes) failpoint('snapshot-receive-partial');
   }
 
   async end(): Promise<void> {

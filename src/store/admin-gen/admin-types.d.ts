@@ -179,6 +179,7 @@ export namespace strata {
       snapshotsInstalled: number | Long;
       peersRefused: number | Long;
       framesRejected: number | Long;
+      snapshotResumedBytes: number | Long;
       static encode(
         message: strata.admin.StatusResponse.$Properties,
         writer?: $protobuf.Writer,
@@ -204,6 +205,7 @@ export namespace strata {
         snapshotsInstalled?: number | Long | null;
         peersRefused?: number | Long | null;
         framesRejected?: number | Long | null;
+        snapshotResumedBytes?: number | Long | null;
         $unknowns?: Uint8Array[];
       }
       type $Shape = strata.admin.StatusResponse.$Properties;

@@ -1152,6 +1152,7 @@ const strataValue = ($root.strata = (() => {
        * @property {number|Long|null} [snapshotsInstalled] StatusResponse snapshotsInstalled
        * @property {number|Long|null} [peersRefused] StatusResponse peersRefused
        * @property {number|Long|null} [framesRejected] StatusResponse framesRejected
+       * @property {number|Long|null} [snapshotResumedBytes] StatusResponse snapshotResumedBytes
        * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
        */
 
@@ -1291,6 +1292,16 @@ const strataValue = ($root.strata = (() => {
       StatusResponse.prototype.framesRejected = $util.Long ? $util.Long.fromBits(0, 0, true) : 0;
 
       /**
+       * StatusResponse snapshotResumedBytes.
+       * @member {number|Long} snapshotResumedBytes
+       * @memberof strata.admin.StatusResponse
+       * @instance
+       */
+      StatusResponse.prototype.snapshotResumedBytes = $util.Long
+        ? $util.Long.fromBits(0, 0, true)
+        : 0;
+
+      /**
        * Encodes the specified StatusResponse message. Does not implicitly {@link strata.admin.StatusResponse.verify|verify} messages.
        * @function encode
        * @memberof strata.admin.StatusResponse
@@ -1398,6 +1409,14 @@ const strataValue = ($root.strata = (() => {
             : message.framesRejected !== 0)
         )
           writer.uint32(/* id 13, wireType 0 =*/ 104).uint64(message.framesRejected);
+        if (
+          message.snapshotResumedBytes != null &&
+          $Object.hasOwnProperty.call(message, 'snapshotResumedBytes') &&
+          (typeof message.snapshotResumedBytes === 'object'
+            ? message.snapshotResumedBytes.low || message.snapshotResumedBytes.high
+            : message.snapshotResumedBytes !== 0)
+        )
+          writer.uint32(/* id 14, wireType 0 =*/ 112).uint64(message.snapshotResumedBytes);
         if (message.$unknowns != null && $Object.hasOwnProperty.call(message, '$unknowns'))
           for (let i = 0; i < message.$unknowns.length; ++i) writer.raw(message.$unknowns[i]);
         return writer;
@@ -1559,6 +1578,17 @@ const strataValue = ($root.strata = (() => {
               )
                 message.framesRejected = value;
               else delete message.framesRejected;
+              continue;
+            }
+            case 14: {
+              if (wireType !== 0) break;
+              if (
+                typeof (value = reader.uint64()) === 'object'
+                  ? value.low || value.high
+                  : value !== 0
+              )
+                message.snapshotResumedBytes = value;
+              else delete message.snapshotResumedBytes;
               continue;
             }
           }

@@ -77,6 +77,7 @@ export const NODE_FLAGS: Readonly<Record<string, { key: string; kind: 'int' | 't
     'pending-proposals-max': { key: 'pendingProposalsMax', kind: 'int' },
     'entry-bytes-max': { key: 'entryBytesMax', kind: 'int' },
     'quiesce-ticks': { key: 'quiesceTicks', kind: 'int' },
+    'leader-balance-ticks': { key: 'leaderBalanceTicks', kind: 'int' },
   };
 
 /** parseCommandLine parses `strata`'s arguments (argv without node and the script). */

@@ -38,6 +38,8 @@ export interface NodeConfig {
   entryBytesMax: number;
   /** An idle group stops heartbeats after this many idle ticks (0: never). */
   quiesceTicks: number;
+  /** Every this many ticks, hand leaderships back to preferred leaders (0: never). */
+  leaderBalanceTicks: number;
 }
 
 /** ConfigFileError says a configuration value is wrong; the message names key and range. */
@@ -61,6 +63,7 @@ export const NODE_CONFIG_DEFAULTS = {
   pendingProposalsMax: 4_096,
   entryBytesMax: 4 * 1024 * 1024,
   quiesceTicks: 20,
+  leaderBalanceTicks: 50,
 } as const;
 
 const RANGES: Record<string, [number, number]> = {
@@ -74,6 +77,7 @@ const RANGES: Record<string, [number, number]> = {
   pendingProposalsMax: [1, 1_000_000],
   entryBytesMax: [1024, 64 * 1024 * 1024],
   quiesceTicks: [0, 1_000_000],
+  leaderBalanceTicks: [0, 1_000_000],
 };
 
 const KNOWN_KEYS = new Set([
@@ -161,6 +165,7 @@ export function parseNodeConfig(raw: Record<string, unknown>): NodeConfig {
     pendingProposalsMax: integer(raw, 'pendingProposalsMax'),
     entryBytesMax: integer(raw, 'entryBytesMax'),
     quiesceTicks: integer(raw, 'quiesceTicks'),
+    leaderBalanceTicks: integer(raw, 'leaderBalanceTicks'),
   };
   if (!config.peers.some((p) => p.id === config.nodeId)) {
     throw new NodeConfigError(`nodeId ${config.nodeId} is not among peers`);

@@ -89,6 +89,7 @@ export class StoreNode {
    */
   private readonly faultFile = process.env.STRATA_TEST_DISK_FAULT_FILE ?? '';
   private faultInjected = false;
+  private ticks = 0;
   /** mutation is a test-only store bug switched in by STRATA_TEST_MUTATION (see test-mutations). */
   readonly mutation: StoreMutation | null = storeMutation();
   private syncTimer: NodeJS.Timeout | null = null;
@@ -236,7 +237,34 @@ export class StoreNode {
     if (this.faultFile) this.checkFaultFile(this.faultFile);
     for (const group of this.groups.values()) group.raw.tick();
     this.transport.ping(this.peerIds, this.config.tickMs);
+    this.flushLazyWrites();
+    this.ticks++;
+    const every = this.config.leaderBalanceTicks;
+    if (every > 0 && this.ticks % every === 0) this.handBackLeaderships();
     this.wakeGroupsOfSilentLeaders();
+    this.schedule();
+  }
+
+  /**
+   * handBackLeaderships transfers each group this node leads to the group's preferred leader
+   * (its first replica in the layout) when that replica is caught up and its node is alive:
+   * preferred leaders are spread evenly over the nodes, so leadership returns to an even spread
+   * after failures and after a cluster starts.
+   */
+  private handBackLeaderships(): void {
+    const silent = this.transport.silentPeers(
+      this.peerIds,
+      this.config.electionTicks * this.config.tickMs,
+    );
+    for (const { groupId, replicas } of this.layout.placement) {
+      const preferred = replicas[0];
+      const group = this.groups.get(groupId);
+      if (!group || preferred === this.config.nodeId || group.role !== Role.Leader) continue;
+      if (silent.includes(preferred)) continue;
+      const status = group.raw.status();
+      const target = status.progress?.find((p) => p.id === preferred);
+      if (target && target.match === status.lastIndex) group.raw.transferLeader(preferred);
+    }
     this.schedule();
   }
 
@@ -252,6 +280,15 @@ export class StoreNode {
     for (const group of this.groups.values()) {
       if (group.raw.isQuiesced() && silent.includes(group.raw.leaderId())) group.raw.wake();
     }
+  }
+
+  /**
+   * flushLazyWrites writes, once a tick, what cycles staged without syncing (commit-only hard
+   * state changes), so it does not wait in memory for the next entry.
+   */
+  private flushLazyWrites(): void {
+    if (this.recovering || this.syncTimer || this.logDb.pendingOperations() === 0) return;
+    this.logDb.sync().catch((error: unknown) => this.onStorageFailure(error));
   }
 
   /** syncLater writes staged log writes after a delay (only under `ack-before-sync`). */
@@ -326,17 +363,19 @@ export class StoreNode {
 
   private async persistSendApply(batch: [GroupReplica, Ready][]): Promise<void> {
     this.stats.cycles++;
-    let staged = false;
+    // Entries, votes, terms and snapshots must be on disk before the messages that depend on
+    // them leave (Ready.mustSync); a commit-only change need not be: it rides on the next sync.
+    let mustSync = false;
     for (const [group, ready] of batch) {
       if (ready.snapshot) group.storage.applySnapshot({ ...ready.snapshot, data: EMPTY_BYTES });
       if (ready.entries.length > 0) group.storage.append(ready.entries);
       if (ready.hardState) group.storage.setHardState(ready.hardState);
-      staged ||= ready.snapshot !== null || ready.entries.length > 0 || ready.hardState !== null;
+      mustSync ||= ready.mustSync;
       this.stats.entriesPersisted += ready.entries.length;
     }
-    if (staged && this.mutation === 'ack-before-sync') {
+    if (mustSync && this.mutation === 'ack-before-sync') {
       this.syncLater(); // the bug under test: acknowledge first, write a second later
-    } else if (staged) {
+    } else if (mustSync) {
       await this.logDb.sync(); // throws on a disk fault: nothing below runs (nothing is acked)
       this.stats.syncs++;
       this.writeFault = null;

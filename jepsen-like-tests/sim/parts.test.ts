@@ -186,6 +186,7 @@ function status(
     confState: { voters: [], learners: [] },
     droppedMessages: 0,
     pendingReads: 0,
+    quiesced: false,
     progress: null,
   };
 }

@@ -101,8 +101,8 @@ describe('strata dev', { timeout: 180_000 }, () => {
     const endpoints = [0, 1, 2].map((i) => `127.0.0.1:${basePort + i}`).join(',');
     run = startDev(dir, basePort);
     await waitFor(run, /dev cluster 'dev' is up/);
-    for (const n of [1, 2, 3])
-      assert.ok(run.lines.some((l) => l.startsWith(`[n${n}] strata node ${n}`)));
+    // Each child's banner comes through its own pipe: it may trail the parent's line.
+    for (const n of [1, 2, 3]) await waitFor(run, new RegExp(`^\\[n${n}\\] strata node ${n}`));
     assert.ok(run.lines.some((line) => line.includes('npx strata put greeting hello --endpoints')));
     let put = { code: 1, stdout: '' };
     for (let attempt = 0; attempt < 20 && put.code !== 0; attempt++) {

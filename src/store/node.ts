@@ -19,6 +19,7 @@ import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import {
   EMPTY_BYTES,
+  assert,
   EntryType,
   MessageType,
   NONE,
@@ -194,7 +195,13 @@ export class StoreNode {
       meta.byteLength > 0 ? decodeConfState(meta) : storage.initialState().confState;
     // The state machine may be ahead of the log's commit (a snapshot restored just before a
     // crash): Raft then re-delivers entries the state machine already has, and it skips them.
-    const applied = Math.max(Math.min(smApplied, hard.commit), storage.firstIndex() - 1);
+    assert(
+      smApplied >= storage.firstIndex() - 1,
+      () =>
+        `group ${groupId}: state machine applied ${smApplied} is below the compacted log ` +
+        `(first index ${storage.firstIndex()}): the log was compacted past unsynced state`,
+    );
+    const applied = Math.min(smApplied, hard.commit);
     const raftStorage: RaftStorage = withConfState(storage, confState);
     const replica = new GroupReplica(groupId, storage, raftStorage, {
       id: this.config.nodeId,
@@ -332,10 +339,22 @@ export class StoreNode {
         await this.cycle();
       } while ((this.cycleAgain || this.anyReady()) && !this.stopped);
     } catch (error) {
-      this.onStorageFailure(error);
+      if (error instanceof LogWriteError) this.onStorageFailure(error.cause);
+      else this.onFatal(error);
     } finally {
       this.cycleRunning = false;
     }
+  }
+
+  /**
+   * onFatal stops the process on anything but a failed log write: a broken invariant (an
+   * AssertionFailure) or a state machine that refuses further calls must not be papered over;
+   * a restart recovers from what is on disk.
+   */
+  private onFatal(error: unknown): void {
+    const detail = error instanceof Error ? (error.stack ?? error.message) : String(error);
+    process.stderr.write(`strata node ${this.config.nodeId}: fatal: ${detail}\n`);
+    process.exit(70);
   }
 
   private anyReady(): boolean {
@@ -376,7 +395,10 @@ export class StoreNode {
     if (mustSync && this.mutation === 'ack-before-sync') {
       this.syncLater(); // the bug under test: acknowledge first, write a second later
     } else if (mustSync) {
-      await this.logDb.sync(); // throws on a disk fault: nothing below runs (nothing is acked)
+      // A disk fault throws: nothing below runs (nothing is acknowledged).
+      await this.logDb.sync().catch((error: unknown) => {
+        throw new LogWriteError(error);
+      });
       this.stats.syncs++;
       this.writeFault = null;
       failpoint('after-log-sync');
@@ -571,6 +593,13 @@ export class StoreNode {
     await this.logDb.sync().catch(() => undefined);
     await this.logDb.close();
     await this.sm.close();
+  }
+}
+
+/** LogWriteError wraps a failed write of the Raft log database (the recoverable failure). */
+class LogWriteError extends Error {
+  constructor(override readonly cause: unknown) {
+    super(`log write failed: ${cause instanceof Error ? cause.message : String(cause)}`);
   }
 }
 

@@ -12,6 +12,7 @@ import {
   NotLeaderError,
   ProposalDroppedError,
   Role,
+  NONE,
   nodeId,
   type ConfChange,
   type Entry,
@@ -45,6 +46,8 @@ export interface ClusterOptions {
   snapshotTrailing: number;
   preVote: boolean;
   checkQuorum: boolean;
+  /** quiesceTicks: idle groups quiesce (0: off); nodes then ping each other every tick. */
+  quiesceTicks: number;
   /** Each node ticks every TICK_MS +- up to this many ms. */
   tickSkewMs: number;
   /** Largest Append payload: small values split the log into many messages. */
@@ -150,6 +153,7 @@ export class Cluster implements NodeHooks {
       messageBytesMax: options.messageBytesMax,
       inflightMessagesMax: 16,
       snapshotTimeoutTicks: 30,
+      quiesceTicks: options.quiesceTicks,
       mutations,
       unsafeAllowMutations: mutations.size > 0,
     };
@@ -275,6 +279,31 @@ export class Cluster implements NodeHooks {
       for (const to of unreachable) node.raw.reportUnreachable(nodeId(to));
       this.touched(node);
     });
+  }
+
+  /**
+   * ticked runs after a node's tick when quiescence is on, as a store node does: it pings every
+   * peer through the simulated network (pings obey partitions, loss and delay), and wakes the
+   * node's quiesced replica when its leader's node has been silent for an election timeout.
+   */
+  ticked(node: SimNode): void {
+    if (this.options.quiesceTicks === 0) return;
+    for (const other of this.nodes.values()) {
+      if (other === node) continue;
+      for (const delay of this.network.route(node.id, other.id)) {
+        this.scheduler.after(delay, () => {
+          if (other.up && this.network.arrives(node.id, other.id)) other.heard(node.id);
+        });
+      }
+    }
+    const raw = node.raw;
+    if (raw === null || !raw.isQuiesced()) return;
+    const leader = raw.leaderId();
+    if (leader === NONE || leader === node.id) return;
+    if (this.scheduler.nowMs - node.heardMs(leader) > 10 * node.tickMs) {
+      raw.wake();
+      this.touched(node);
+    }
   }
 
   private deliverLater(sender: SimNode, message: Message, delayMs: number): void {

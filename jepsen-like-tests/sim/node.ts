@@ -45,6 +45,8 @@ export interface NodeHooks {
   snapshotCreated(node: SimNode, snapshot: Snapshot): void;
   readReady(node: SimNode, context: string): void;
   touched(node: SimNode): void;
+  /** ticked runs after each tick (node-level liveness when quiescence is on). */
+  ticked(node: SimNode): void;
 }
 
 interface ReadWait {
@@ -70,6 +72,8 @@ export class SimNode {
   readyCycles = 0;
   private inflight: Ready | null = null;
   private readWaits: ReadWait[] = [];
+  /** lastHeard: simulated time a message or ping last arrived from each peer (this life). */
+  private readonly lastHeard = new Map<number, number>();
 
   constructor(
     readonly id: NodeId,
@@ -110,6 +114,8 @@ export class SimNode {
     this.life++;
     this.inflight = null;
     this.readWaits = [];
+    this.lastHeard.clear();
+    this.startedMs = this.hooks.scheduler.nowMs;
     this.raw = new RawNode(
       {
         ...this.hooks.raftOptions(),
@@ -132,9 +138,22 @@ export class SimNode {
     this.life++;
   }
 
+  /** heard records that something (a message or a ping) arrived from `peer` now. */
+  heard(peer: number): void {
+    this.lastHeard.set(peer, this.hooks.scheduler.nowMs);
+  }
+
+  /** heardMs is when `peer` was last heard from (the start of this life if never). */
+  heardMs(peer: number): number {
+    return this.lastHeard.get(peer) ?? this.startedMs;
+  }
+
+  private startedMs = 0;
+
   /** deliver steps a peer message into the replica (ignored when down). */
   deliver(message: Message): void {
     if (this.raw === null) return;
+    this.heard(message.from);
     this.raw.step(message);
     this.hooks.touched(this);
   }
@@ -149,6 +168,7 @@ export class SimNode {
     this.hooks.scheduler.at(atMs, () => {
       if (this.life !== life || this.raw === null) return;
       this.raw.tick();
+      this.hooks.ticked(this);
       this.hooks.touched(this);
       this.scheduleTick(this.hooks.scheduler.nowMs + this.tickMs);
     });

@@ -46,6 +46,8 @@ export interface Profile {
   opsMax: number;
   dropRateMax: number;
   dupRateMax: number;
+  /** quiesceTicks choices (0: quiescence off). */
+  quiesceTicks: readonly number[];
 }
 
 /** DEFAULT_PROFILE mixes every fault; used by the main property suite. */
@@ -85,6 +87,7 @@ export const DEFAULT_PROFILE: Profile = {
   opsMax: 120,
   dropRateMax: 0.3,
   dupRateMax: 0.3,
+  quiesceTicks: [0, 0, 3, 8],
 };
 
 /**
@@ -202,6 +205,8 @@ export function scheduleArbitrary(profile: Profile = DEFAULT_PROFILE): fc.Arbitr
     keys: range(profile.keys),
     opsMax: fc.constant(profile.opsMax),
     events: fc.array(fc.oneof(...kinds), { maxLength: profile.eventsMax, size: 'max' }),
+    // Last, so that adding it left the draws of every other field unchanged.
+    quiesceTicks: fc.constantFrom(...profile.quiesceTicks),
   });
 }
 
@@ -216,6 +221,7 @@ export const MUTATION_PROFILES: Record<Mutation, Profile> = {
   // right after their first commit; one entry per Append so old entries are acked first.
   'commit-old-term': {
     ...DEFAULT_PROFILE,
+    quiesceTicks: [0],
     name: 'commit-old-term', // Figure 8 leader churn
     nodeCounts: [3],
     durationMs: 3000,
@@ -229,6 +235,7 @@ export const MUTATION_PROFILES: Record<Mutation, Profile> = {
   // A deposed leader, cut off in a minority, keeps answering reads.
   'read-without-readindex': {
     ...DEFAULT_PROFILE,
+    quiesceTicks: [0],
     name: 'read-without-readindex',
     nodeCounts: [3],
     eventsMax: 6,
@@ -240,6 +247,7 @@ export const MUTATION_PROFILES: Record<Mutation, Profile> = {
   // A node cut off for a while comes back with a higher term and a stale log.
   'vote-without-log-check': {
     ...DEFAULT_PROFILE,
+    quiesceTicks: [0],
     name: 'vote-without-log-check',
     nodeCounts: [3, 5],
     eventsMax: 10,
@@ -253,6 +261,7 @@ export const MUTATION_PROFILES: Record<Mutation, Profile> = {
   // promised; simultaneous campaigns make a second candidate ask in the same term.
   'send-before-persist': {
     ...DEFAULT_PROFILE,
+    quiesceTicks: [0],
     name: 'send-before-persist',
     nodeCounts: [3],
     eventsMax: 24,
@@ -266,6 +275,7 @@ export const MUTATION_PROFILES: Record<Mutation, Profile> = {
   // A replica that restarts right after voting votes again in the same term.
   'forget-vote-on-restart': {
     ...DEFAULT_PROFILE,
+    quiesceTicks: [0],
     name: 'forget-vote-on-restart',
     nodeCounts: [3],
     eventsMax: 24,

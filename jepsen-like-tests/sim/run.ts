@@ -104,6 +104,7 @@ export function runSchedule(schedule: Schedule, options: RunOptions = {}): RunRe
     checkQuorum: schedule.checkQuorum,
     tickSkewMs: schedule.tickSkewMs,
     messageBytesMax: schedule.messageBytesMax,
+    quiesceTicks: schedule.quiesceTicks ?? 0,
     mutation: options.mutation ?? null,
     trace: options.trace,
     clients: {
@@ -120,6 +121,7 @@ export function runSchedule(schedule: Schedule, options: RunOptions = {}): RunRe
     playFaults(cluster, schedule);
     stats.leaderTicksMax = checkLiveness(cluster, schedule);
     finishClients(cluster, schedule);
+    checkQuiescentFailover(cluster, schedule);
     stats.opsChecked = checkLinearizable(cluster);
   } catch (error) {
     failure = describeFailure(error, cluster.scheduler.nowMs);
@@ -187,6 +189,60 @@ function checkLiveness(cluster: Cluster, schedule: Schedule): number {
   checkCaughtUp(cluster, probeIndex, deadlineMs);
   cluster.runUntil(Math.max(cluster.scheduler.nowMs, schedule.durationMs + schedule.quietMs));
   return Math.ceil((firstLeaderMs - healedMs) / TICK_MS);
+}
+
+/** QUIESCE_SLACK_TICKS: ticks beyond quiesceTicks an idle healthy group may take to quiesce. */
+const QUIESCE_SLACK_TICKS = 40;
+
+/**
+ * checkQuiescentFailover (when quiescence is on): with the clients stopped, the idle group
+ * must quiesce within quiesceTicks + QUIESCE_SLACK_TICKS ticks; then its leader crashes, and
+ * the others, woken by the silence of the leader's node, must elect a leader and apply a fresh
+ * proposal (the liveness check again, from the crash). The crashed node then restarts.
+ */
+function checkQuiescentFailover(cluster: Cluster, schedule: Schedule): void {
+  const quiesceTicks = schedule.quiesceTicks ?? 0;
+  if (quiesceTicks === 0) return;
+  const startMs = cluster.scheduler.nowMs;
+  for (;;) {
+    const leader = cluster.leader();
+    if (leader !== undefined && leader.rawNode().isQuiesced()) {
+      cluster.log(`quiesced: crashing leader ${leader.id}`);
+      cluster.crash(leader.id);
+      awaitNewLeader(cluster, leader.id);
+      cluster.restart(leader.id);
+      checkLiveness(cluster, schedule);
+      return;
+    }
+    const now = cluster.scheduler.nowMs;
+    if (now > startMs + (quiesceTicks + QUIESCE_SLACK_TICKS) * TICK_MS) {
+      const status = cluster.leader()?.status();
+      const view = status
+        ? `leader ${status.id}: commit ${status.commit}, last ${status.lastIndex}, ` +
+          `pending reads ${status.pendingReads}, progress ${JSON.stringify(status.progress)}`
+        : 'no leader';
+      const detail =
+        `the idle group did not quiesce within ${quiesceTicks + QUIESCE_SLACK_TICKS} ticks ` +
+        `(${view})`;
+      throw new PropertyViolation('Quiescence', detail, now);
+    }
+    cluster.runUntil(now + TICK_MS);
+  }
+}
+
+/** awaitNewLeader waits for a leader other than `crashed`, within LEADER_TICKS_MAX ticks. */
+function awaitNewLeader(cluster: Cluster, crashed: number): void {
+  const startMs = cluster.scheduler.nowMs;
+  for (;;) {
+    const leader = cluster.leader();
+    if (leader !== undefined && leader.id !== crashed) return;
+    const now = cluster.scheduler.nowMs;
+    if (now > startMs + LEADER_TICKS_MAX * TICK_MS) {
+      const detail = `no new leader ${LEADER_TICKS_MAX} ticks after the quiesced leader ${crashed} crashed`;
+      throw new PropertyViolation('Liveness (quiesced failover)', detail, now);
+    }
+    cluster.runUntil(now + TICK_MS);
+  }
 }
 
 /** checkCaughtUp waits until every member replica has applied `index`, or fails at deadline. */

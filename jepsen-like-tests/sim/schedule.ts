@@ -120,6 +120,8 @@ export interface Schedule {
   keys: number;
   opsMax: number;
   events: FaultEvent[];
+  /** quiesceTicks: idle groups quiesce after this many ticks (0 or absent: never). */
+  quiesceTicks?: number;
 }
 
 /** ScheduleError says a replayed schedule is malformed. */
@@ -153,6 +155,7 @@ export function parseSchedule(json: string): Schedule {
   checkNumber(value.clients, 'clients', 0, 64);
   checkNumber(value.keys, 'keys', 1, 64);
   checkNumber(value.opsMax, 'opsMax', 0, 1_000_000);
+  if (value.quiesceTicks !== undefined) checkNumber(value.quiesceTicks, 'quiesceTicks', 0, 1_000);
   if (typeof value.preVote !== 'boolean' || typeof value.checkQuorum !== 'boolean') {
     throw new ScheduleError('preVote and checkQuorum must be booleans');
   }

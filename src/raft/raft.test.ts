@@ -505,3 +505,15 @@ test('quiescence: a woken follower wakes its leader; a dead leader is replaced o
   }
   assert.ok([2, 3].some((id) => net.node(id).status().role === Role.Leader), 'a new leader');
 });
+
+test('ReadIndex: a round whose heartbeats were lost is confirmed by the next regular beat', () => {
+  const net = new Net([1, 2, 3]);
+  net.elect(1);
+  net.drop = (m) => m.type === MessageType.Heartbeat;
+  net.node(1).readIndex(text.encode('lost-round'));
+  net.deliver();
+  assert.equal(net.reads.get(nodeId(1))!.length, 0, 'the round heartbeats were dropped');
+  net.drop = () => false;
+  net.tick(1, 1);
+  assert.equal(net.reads.get(nodeId(1))!.length, 1, 'answered after the next beat');
+});

@@ -238,7 +238,7 @@ export class Raft {
     if (this.log.committed !== last || this.leadTransferee !== NONE) return false;
     if (this.pendingReadCount() > 0 || this.needsBroadcast) return false;
     for (const pr of this.tracker.progress.values()) {
-      if (pr.match !== last || pr.state !== ProgressState.Replicate) return false;
+      if (pr.match !== last) return false; // (a Probe state with match at the end is idle too)
     }
     return true;
   }
@@ -321,7 +321,10 @@ export class Raft {
   /** stepLocal handles a local event (election timeout, heartbeat timeout). */
   stepLocal(type: MessageType.Hup | MessageType.Beat): void {
     if (type === MessageType.Hup) this.hup(false);
-    else if (this.role === Role.Leader) this.broadcastHeartbeat(EMPTY_BYTES);
+    else if (this.role === Role.Leader) {
+      const round = this.readOnly.newestRoundId();
+      this.broadcastHeartbeat(round === null ? EMPTY_BYTES : encodeRoundId(round));
+    }
   }
 
   /** stepTerm applies the term rules (§5.1, PreVote, CheckQuorum lease); false = ignore it. */

@@ -62,6 +62,15 @@ export class ReadOnly {
     return this.rounds.splice(0, position + 1);
   }
 
+  /**
+   * newestRoundId is the id of the newest round in flight, or null. Regular heartbeats carry
+   * it, so a round whose own heartbeats were lost is still confirmed (an ack of a newer round
+   * releases every older one).
+   */
+  newestRoundId(): number | null {
+    return this.rounds.length > 0 ? this.rounds[this.rounds.length - 1].id : null;
+  }
+
   /** pendingCount is the number of reads waiting (gathering or in a round). */
   pendingCount(): number {
     let count = this.gathering.length;

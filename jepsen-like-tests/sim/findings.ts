@@ -56,4 +56,24 @@ export const FINDINGS: readonly Finding[] = [
       },
     ],
   },
+  {
+    id: 2,
+    title: 'a read round whose heartbeats were lost is never answered (and blocks quiescence)',
+    status: 'fixed',
+    schedules: [
+      // Messages are dropped at 20% for a while: a read round loses its heartbeats; with no
+      // later read it stays pending forever, and the idle group never quiesces.
+      {
+        ...BASE,
+        seed: 950321845,
+        nodeCount: 5,
+        snapshotTrailing: 1,
+        tickSkewMs: 1,
+        clients: 2,
+        keys: 3,
+        quiesceTicks: 3,
+        events: [{ atMs: 815, kind: 'dropRate', args: { rate: 0.2 } }],
+      },
+    ],
+  },
 ];

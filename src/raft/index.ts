@@ -6,6 +6,7 @@ export * from './types.js';
 export * from './errors.js';
 export * from './config.js';
 export * from './storage.js';
+export { applyConfChangeToState } from './confchange.js';
 export { RawNode, type RaftStatus, type ReplicaProgress } from './rawnode.js';
 export {
   encodeConfChange,

@@ -5,6 +5,7 @@
  * numbers. The structure follows the Raft paper (§ numbers refer to it) and etcd's raft.
  */
 import { decodeConfChange } from './codec.js';
+import { applyConfChangeToState } from './confchange.js';
 import {
   type Mutation,
   type RaftConfig,
@@ -830,21 +831,9 @@ export class Raft {
 
   /** applyConfChange makes a committed membership change take effect (called on apply). */
   applyConfChange(change: ConfChange): void {
-    const { voters, learners } = this.tracker;
-    const next = this.log.lastIndex() + 1;
-    if (change.type === ConfChangeType.AddNode) {
-      learners.delete(change.nodeId);
-      voters.add(change.nodeId);
-      this.tracker.ensureProgress(change.nodeId, next);
-    } else if (change.type === ConfChangeType.AddLearner) {
-      if (voters.has(change.nodeId)) return;
-      learners.add(change.nodeId);
-      this.tracker.ensureProgress(change.nodeId, next);
-    } else {
-      voters.delete(change.nodeId);
-      learners.delete(change.nodeId);
-      this.tracker.progress.delete(change.nodeId);
-    }
+    const next = applyConfChangeToState(this.tracker.confState(), change);
+    this.tracker.setConf(next, this.log.lastIndex() + 1);
+    const { voters } = this.tracker;
     if (this.role !== Role.Leader) return;
     if (!voters.has(this.id)) {
       this.becomeFollower(this.term, NONE); // removed: let the remaining voters elect

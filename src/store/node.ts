@@ -19,7 +19,9 @@ import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import {
   EMPTY_BYTES,
+  applyConfChangeToState,
   assert,
+  decodeConfChange,
   EntryType,
   MessageType,
   NONE,
@@ -423,18 +425,16 @@ export class StoreNode {
     const fresh = ready.committedEntries.filter((entry) => entry.index > smApplied);
     let results: ApplyResult[] = [];
     if (fresh.length > 0) {
-      const confChanged = fresh.some((entry) => entry.type === EntryType.ConfChange);
-      results = await this.sm.applyEntries(group.groupId, fresh, { sync: confChanged });
+      // A membership change is persisted with the state machine, in the same (synced) batch as
+      // the entry that makes it, so the membership on disk is always as of the applied index.
+      const conf = confAfter(decodeConfState(this.sm.groupMeta(group.groupId)), fresh);
+      const meta = conf ? encodeConfState(conf) : undefined;
+      results = await this.sm.applyEntries(group.groupId, fresh, { sync: conf !== null, meta });
+      if (conf) group.storage.setConfState(conf, fresh[fresh.length - 1].index);
       this.stats.entriesApplied += fresh.length;
       group.appliedSinceCompaction += fresh.length;
     }
     group.raw.advance(ready);
-    const status = group.raw.status();
-    if (ready.committedEntries.some((entry) => entry.type === EntryType.ConfChange)) {
-      // The membership is persisted with the state machine, as of its applied index.
-      await this.sm.setGroupMeta(group.groupId, encodeConfState(status.confState));
-      group.storage.setConfState(status.confState, status.applied);
-    }
     group.onApplied(results, termsOf(ready.committedEntries), this.sm.appliedIndex(group.groupId));
     for (const readState of ready.readStates) group.onReadState(readState.index, readState.context);
     if (group.appliedSinceCompaction >= this.config.compactEntries) await this.compact(group);
@@ -601,6 +601,16 @@ class LogWriteError extends Error {
   constructor(override readonly cause: unknown) {
     super(`log write failed: ${cause instanceof Error ? cause.message : String(cause)}`);
   }
+}
+
+/** confAfter returns the membership after the conf changes among `entries`, or null if none. */
+function confAfter(conf: ConfState, entries: readonly Entry[]): ConfState | null {
+  let changed: ConfState | null = null;
+  for (const entry of entries) {
+    if (entry.type !== EntryType.ConfChange) continue;
+    changed = applyConfChangeToState(changed ?? conf, decodeConfChange(entry.data));
+  }
+  return changed;
 }
 
 function termsOf(entries: readonly Entry[]): Map<Index, Term> {

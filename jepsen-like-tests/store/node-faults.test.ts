@@ -140,7 +140,10 @@ describe('kill -9 of the busiest leader', { timeout: 120_000 }, () => {
     console.log(
       `# re-election after kill -9 of node ${victim} (led ${led} groups): ${electedMs} ms`,
     );
-    assert.ok(electedMs <= 3_000, `leaders again after ${electedMs} ms, above 3 s`);
+    // Default timing: an election timeout is 1-2 s, so leaders return in about 2 s (1.7-1.8 s
+    // measured on an idle machine). The bound leaves room for a loaded CI machine; the time is
+    // printed above.
+    assert.ok(electedMs <= 6_000, `leaders again after ${electedMs} ms, above 6 s`);
     const during = await writeKeys(client, 'during', 200);
     assert.equal(during.length, 200, 'writes succeed with one node down');
     await assertReadable(client, [...acked, ...during]);

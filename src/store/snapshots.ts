@@ -24,7 +24,7 @@ import { failpoint } from './failpoints.js';
 import { KvError } from './kv-errors.js';
 import type { GroupReplica } from './group.js';
 import type { StoreNode } from './node.js';
-import type { SnapshotStreamHandler } from './transport.js';
+import { SnapshotRefusedError, type SnapshotStreamHandler } from './transport.js';
 
 /** SNAPSHOT_LIMITS names the snapshot bounds (documented in docs/operations.md). */
 export const SNAPSHOT_LIMITS = {
@@ -118,6 +118,14 @@ export class SnapshotManager {
         },
         signal,
       );
+    } catch (error) {
+      // A broken stream keeps the image for a resumed retry; a refusal (the receiver does not
+      // need this image, say it is already past it) drops it, so the retry takes a fresh one.
+      if (error instanceof SnapshotRefusedError) {
+        this.images.delete(key);
+        await rm(image.path, { force: true });
+      }
+      throw error;
     } finally {
       await file.close();
     }

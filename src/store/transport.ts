@@ -333,7 +333,8 @@ export class PeerTransport {
       const acks = ackReader(call);
       await writeFrame(call, { message, offset: 0, data: EMPTY, last: false, imageBytes });
       const first = await acks.next();
-      if (first.error) throw new Error(`snapshot refused by node ${to}: ${first.error}`);
+      if (first.error)
+        throw new SnapshotRefusedError(`snapshot refused by node ${to}: ${first.error}`);
       let offset = first.resumeOffset;
       while (offset < imageBytes) {
         const data = await read(offset, SNAPSHOT_CHUNK_BYTES);
@@ -360,6 +361,17 @@ export class PeerTransport {
       link.client.close();
     }
     this.links.clear();
+  }
+}
+
+/**
+ * SnapshotRefusedError says the receiver answered a snapshot stream with a refusal (not needed,
+ * not hosted, too large): sending the same image again is pointless.
+ */
+export class SnapshotRefusedError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'SnapshotRefusedError';
   }
 }
 

@@ -26,6 +26,17 @@ import {
   CompareResult,
   CompareTarget,
   ReadConsistency,
+  type AcquireTaskRequest,
+  type AcquireTaskResponse,
+  type CheckpointStats,
+  type CommitCheckpointRequest,
+  type CommitCheckpointResponse,
+  type StageCheckpointRequest,
+  type StageCheckpointResponse,
+  type TaskMeta,
+  type TaskOffset,
+  type TaskRequest,
+  type TaskResponse,
   type AnyRequest,
   type AnyResponse,
   type BatchRequest,
@@ -77,6 +88,18 @@ export function decodeCommand(bytes: Uint8Array): Command {
     }
     case 'txn':
       return { clientId, seq, op: { type: 'txn', txn: txnRequestFromWire(decoded.txn, t, 'txn') } };
+    case 'acquireTask': {
+      const acquireTask = acquireTaskRequestFromWire(decoded.acquireTask, t, 'acquireTask');
+      return { clientId, seq, op: { type: 'acquireTask', acquireTask } };
+    }
+    case 'commitCheckpoint': {
+      const request = commitRequestFromWire(decoded.commitCheckpoint, t, 'commitCheckpoint');
+      return { clientId, seq, op: { type: 'commitCheckpoint', commitCheckpoint: request } };
+    }
+    case 'stageCheckpoint': {
+      const request = stageRequestFromWire(decoded.stageCheckpoint, t, 'stageCheckpoint');
+      return { clientId, seq, op: { type: 'stageCheckpoint', stageCheckpoint: request } };
+    }
     default:
       throw new MalformedError(t, 'op', 'no operation set (or one this version does not know)');
   }
@@ -89,12 +112,70 @@ export function encodeCommandResult(result: CommandResult): Uint8Array {
 
 /** decodeCommandResult decodes and validates a command's outcome; throws MalformedError. */
 export function decodeCommandResult(bytes: Uint8Array): CommandResult {
-  const decoded = decodeWire('CommandResult', bytes, null, (b) => wire.CommandResult.decode(b));
-  const response = anyResponseFromWire(decoded, decoded.result, 'CommandResult', '');
+  const t = 'CommandResult';
+  const decoded = decodeWire(t, bytes, null, (b) => wire.CommandResult.decode(b));
+  switch (decoded.result) {
+    case 'acquireTask': {
+      const acquireTask = acquireTaskResponseFromWire(decoded.acquireTask, t, 'acquireTask');
+      return { type: 'acquireTask', acquireTask };
+    }
+    case 'commitCheckpoint': {
+      const response = commitResponseFromWire(decoded.commitCheckpoint, t, 'commitCheckpoint');
+      return { type: 'commitCheckpoint', commitCheckpoint: response };
+    }
+    case 'stageCheckpoint': {
+      const response = stageResponseFromWire(decoded.stageCheckpoint, t, 'stageCheckpoint');
+      return { type: 'stageCheckpoint', stageCheckpoint: response };
+    }
+    default:
+      break;
+  }
+  const response = anyResponseFromWire(decoded, decoded.result, t, '');
   if (response.type === 'range') {
-    throw new MalformedError('CommandResult', 'result', 'a range is not a command result');
+    throw new MalformedError(t, 'result', 'a range is not a command result');
   }
   return response;
+}
+
+/** encodeTaskMeta encodes a task's record (the value of `{task:<id>}/meta`). */
+export function encodeTaskMeta(meta: TaskMeta): Uint8Array {
+  checkUint64(meta.epoch, 'taskMeta.epoch');
+  checkUint64(meta.seq, 'taskMeta.seq');
+  checkUint64(meta.snapshotIndex, 'taskMeta.snapshotIndex');
+  return wire.TaskMeta.encode(asWire(meta)).finish();
+}
+
+/** decodeTaskMeta decodes and validates a task's record; throws MalformedError. */
+export function decodeTaskMeta(bytes: Uint8Array): TaskMeta {
+  const t = 'TaskMeta';
+  const m = decodeWire(t, bytes, null, (b) => wire.TaskMeta.decode(b));
+  return {
+    epoch: toSafeNumber(m.epoch, t, '', 'epoch'),
+    owner: m.owner ?? '',
+    seq: toSafeNumber(m.seq, t, '', 'seq'),
+    commitEpoch: toSafeNumber(m.commitEpoch, t, '', 'commitEpoch'),
+    offsets: taskOffsetsFromWire(m.offsets, t, 'offsets'),
+    snapshotIndex: toSafeNumber(m.snapshotIndex, t, '', 'snapshotIndex'),
+    acquiredIndex: toSafeNumber(m.acquiredIndex, t, '', 'acquiredIndex'),
+    stats: m.stats == null ? null : statsFromWire(m.stats, t, 'stats'),
+  };
+}
+
+/** encodeStagedChunk encodes the stored value of one staged checkpoint chunk. */
+export function encodeStagedChunk(ops: readonly RequestOp[]): Uint8Array {
+  return wire.StagedChunk.encode(asWire({ ops })).finish();
+}
+
+/** decodeStagedChunk decodes a staged chunk's ops; throws MalformedError. */
+export function decodeStagedChunk(bytes: Uint8Array): RequestOp[] {
+  const t = 'StagedChunk';
+  const decoded = decodeWire(t, bytes, null, (b) => wire.StagedChunk.decode(b));
+  return (decoded.ops ?? []).map((op, i) => requestOpFromWire(op, t, `ops[${i}]`));
+}
+
+/** encodedRequestOpBytes is the encoded size of ops as a repeated RequestOp field. */
+export function encodedRequestOpBytes(ops: readonly RequestOp[]): number {
+  return encodeStagedChunk(ops).length;
 }
 
 /** encodeRangeRequest encodes a range request. */
@@ -567,6 +648,8 @@ function txnRequestFromWire(
       requestOpFromWire(op, typeName, fieldPath(at, `failure[${i}]`)),
     ),
     header: requestHeaderFromWire(request.header, typeName, at),
+    // Only a txn carrying a task operation has the field (plain txns decode as before).
+    ...(request.task == null ? {} : { task: taskRequestFromWire(request.task, typeName, at) }),
   };
 }
 
@@ -595,7 +678,188 @@ function txnResponseFromWire(
     responses: ops.map((op, i) =>
       responseOpFromWire(op, typeName, fieldPath(at, `responses[${i}]`)),
     ),
+    ...(response.task == null ? {} : { task: taskResponseFromWire(response.task, typeName, at) }),
   };
+}
+
+// ---- Stream-task messages ----
+
+function taskOffsetsFromWire(
+  decoded: readonly pb.kv.TaskOffset.$Properties[] | null | undefined,
+  typeName: string,
+  at: string,
+): TaskOffset[] {
+  return (decoded ?? []).map((offset, i) => ({
+    topic: offset.topic ?? '',
+    partition: offset.partition ?? 0,
+    nextOffset: toSafeNumber(offset.nextOffset, typeName, `${at}[${i}]`, 'nextOffset'),
+  }));
+}
+
+function statsFromWire(
+  decoded: pb.kv.CheckpointStats.$Properties,
+  typeName: string,
+  at: string,
+): CheckpointStats {
+  return {
+    bytes: toSafeNumber(decoded.bytes, typeName, at, 'bytes'),
+    ops: toSafeNumber(decoded.ops, typeName, at, 'ops'),
+    records: toSafeNumber(decoded.records, typeName, at, 'records'),
+    createdAtMs: toSafeNumber(decoded.createdAtMs, typeName, at, 'createdAtMs'),
+    previousDurationMs: toSafeNumber(
+      decoded.previousDurationMs,
+      typeName,
+      at,
+      'previousDurationMs',
+    ),
+  };
+}
+
+function opsFromWire(
+  decoded: readonly pb.kv.RequestOp.$Properties[] | null | undefined,
+  typeName: string,
+  at: string,
+): RequestOp[] {
+  return (decoded ?? []).map((op, i) => requestOpFromWire(op, typeName, `${at}[${i}]`));
+}
+
+function acquireTaskRequestFromWire(
+  decoded: pb.kv.AcquireTaskRequest.$Properties | null | undefined,
+  typeName: string,
+  at: string,
+): AcquireTaskRequest {
+  const request = present(decoded, typeName, at);
+  return { taskId: request.taskId ?? '', owner: request.owner ?? '' };
+}
+
+function acquireTaskResponseFromWire(
+  decoded: pb.kv.AcquireTaskResponse.$Properties | null | undefined,
+  typeName: string,
+  at: string,
+): AcquireTaskResponse {
+  const response = present(decoded, typeName, at);
+  return {
+    header: responseHeaderFromWire(response.header, typeName, at),
+    epoch: toSafeNumber(response.epoch, typeName, at, 'epoch'),
+    seq: toSafeNumber(response.seq, typeName, at, 'seq'),
+    offsets: taskOffsetsFromWire(response.offsets, typeName, fieldPath(at, 'offsets')),
+    snapshotIndex: toSafeNumber(response.snapshotIndex, typeName, at, 'snapshotIndex'),
+  };
+}
+
+function commitRequestFromWire(
+  decoded: pb.kv.CommitCheckpointRequest.$Properties | null | undefined,
+  typeName: string,
+  at: string,
+): CommitCheckpointRequest {
+  const request = present(decoded, typeName, at);
+  return {
+    taskId: request.taskId ?? '',
+    epoch: toSafeNumber(request.epoch, typeName, at, 'epoch'),
+    seq: toSafeNumber(request.seq, typeName, at, 'seq'),
+    ops: opsFromWire(request.ops, typeName, fieldPath(at, 'ops')),
+    offsets: taskOffsetsFromWire(request.offsets, typeName, fieldPath(at, 'offsets')),
+    stagedChunks: request.stagedChunks ?? 0,
+    stats: request.stats == null ? null : statsFromWire(request.stats, typeName, at),
+  };
+}
+
+function commitResponseFromWire(
+  decoded: pb.kv.CommitCheckpointResponse.$Properties | null | undefined,
+  typeName: string,
+  at: string,
+): CommitCheckpointResponse {
+  const response = present(decoded, typeName, at);
+  return {
+    header: responseHeaderFromWire(response.header, typeName, at),
+    epoch: toSafeNumber(response.epoch, typeName, at, 'epoch'),
+    seq: toSafeNumber(response.seq, typeName, at, 'seq'),
+    snapshotIndex: toSafeNumber(response.snapshotIndex, typeName, at, 'snapshotIndex'),
+    deduplicated: response.deduplicated === true,
+  };
+}
+
+function stageRequestFromWire(
+  decoded: pb.kv.StageCheckpointRequest.$Properties | null | undefined,
+  typeName: string,
+  at: string,
+): StageCheckpointRequest {
+  const request = present(decoded, typeName, at);
+  return {
+    taskId: request.taskId ?? '',
+    epoch: toSafeNumber(request.epoch, typeName, at, 'epoch'),
+    seq: toSafeNumber(request.seq, typeName, at, 'seq'),
+    chunk: request.chunk ?? 0,
+    ops: opsFromWire(request.ops, typeName, fieldPath(at, 'ops')),
+  };
+}
+
+function stageResponseFromWire(
+  decoded: pb.kv.StageCheckpointResponse.$Properties | null | undefined,
+  typeName: string,
+  at: string,
+): StageCheckpointResponse {
+  const response = present(decoded, typeName, at);
+  return {
+    header: responseHeaderFromWire(response.header, typeName, at),
+    chunk: response.chunk ?? 0,
+  };
+}
+
+function taskRequestFromWire(
+  decoded: pb.kv.TaskRequest.$Properties,
+  typeName: string,
+  at: string,
+): TaskRequest {
+  const path = fieldPath(at, 'task');
+  const which = (decoded as { op?: string }).op;
+  switch (which) {
+    case 'acquire':
+      return {
+        type: which,
+        acquire: acquireTaskRequestFromWire(decoded.acquire, typeName, fieldPath(path, which)),
+      };
+    case 'commit':
+      return {
+        type: which,
+        commit: commitRequestFromWire(decoded.commit, typeName, fieldPath(path, which)),
+      };
+    case 'stage':
+      return {
+        type: which,
+        stage: stageRequestFromWire(decoded.stage, typeName, fieldPath(path, which)),
+      };
+    default:
+      throw new MalformedError(typeName, path, 'no task operation set');
+  }
+}
+
+function taskResponseFromWire(
+  decoded: pb.kv.TaskResponse.$Properties,
+  typeName: string,
+  at: string,
+): TaskResponse {
+  const path = fieldPath(at, 'task');
+  const which = (decoded as { result?: string }).result;
+  switch (which) {
+    case 'acquire':
+      return {
+        type: which,
+        acquire: acquireTaskResponseFromWire(decoded.acquire, typeName, fieldPath(path, which)),
+      };
+    case 'commit':
+      return {
+        type: which,
+        commit: commitResponseFromWire(decoded.commit, typeName, fieldPath(path, which)),
+      };
+    case 'stage':
+      return {
+        type: which,
+        stage: stageResponseFromWire(decoded.stage, typeName, fieldPath(path, which)),
+      };
+    default:
+      throw new MalformedError(typeName, path, 'no task result set');
+  }
 }
 
 /** AnyRequestWire is the oneof of request kinds, as several wire messages spell it. */
@@ -670,7 +934,7 @@ function anyResponseFromWire(
 // ---- Encoding helpers ----
 
 /** opBody returns the request of a tagged command op (the value of its oneof field). */
-function opBody(op: Command['op']): PutRequest | DeleteRequest | TxnRequest {
+function opBody(op: Command['op']): object {
   switch (op.type) {
     case 'put':
       return op.put;
@@ -678,6 +942,12 @@ function opBody(op: Command['op']): PutRequest | DeleteRequest | TxnRequest {
       return op.delete;
     case 'txn':
       return op.txn;
+    case 'acquireTask':
+      return op.acquireTask;
+    case 'commitCheckpoint':
+      return op.commitCheckpoint;
+    case 'stageCheckpoint':
+      return op.stageCheckpoint;
     default:
       return op satisfies never;
   }

@@ -8,6 +8,12 @@
  *   SESSION_EXPIRED      a session write whose session was evicted (FAILED_PRECONDITION)
  *   FAILED_PRECONDITION  a call out of order (snapshot chunks, restore of an older index)
  *   RESTORING            a group is being restored from a snapshot (UNAVAILABLE)
+ * Stream tasks (docs/stream-tasks.md), all FAILED_PRECONDITION on the wire:
+ *   FENCED               a commit or stage from an epoch older than the task's (a newer owner)
+ *   TASK_NOT_ACQUIRED    an epoch the task never handed out (newer than its epoch)
+ *   SEQ_OUT_OF_ORDER     a commit or stage whose seq is neither the last one nor the next
+ *   OFFSETS_BACKWARDS    a commit moving a partition's next offset back (refused, no change)
+ *   STAGE_MISSING        a commit promoting a staged chunk that is not there
  * Broken invariants are not KvErrors: they are `assert` failures (../raft/errors.js).
  */
 import type { NodeId } from '../raft/types.js';
@@ -21,7 +27,12 @@ export type KvErrorCode =
   | 'STALE_SEQ'
   | 'SESSION_EXPIRED'
   | 'FAILED_PRECONDITION'
-  | 'RESTORING';
+  | 'RESTORING'
+  | 'FENCED'
+  | 'TASK_NOT_ACQUIRED'
+  | 'SEQ_OUT_OF_ORDER'
+  | 'OFFSETS_BACKWARDS'
+  | 'STAGE_MISSING';
 
 /** KvError is the base of every expected failure of the KV layer. */
 export class KvError extends Error {

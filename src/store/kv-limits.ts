@@ -11,8 +11,20 @@
  */
 import { KvError, LimitError } from './kv-errors.js';
 import {
+  singleKeyEnd,
+  successorOfPrefix,
+  taskAreas,
+  taskIdProblem,
+  taskWriteProblem,
+  type KeyRange,
+} from './kv-tasks.js';
+import {
   CompareResult,
   CompareTarget,
+  type AcquireTaskRequest,
+  type CommitCheckpointRequest,
+  type StageCheckpointRequest,
+  type TaskOffset,
   type Command,
   type Compare,
   type DeleteRequest,
@@ -56,6 +68,21 @@ export const SESSIONS_PER_GROUP_MAX_DEFAULT = 10_000;
 /** SESSION_TTL_INDEXES_DEFAULT: a session unused for this many log indexes expires. */
 export const SESSION_TTL_INDEXES_DEFAULT = 1_000_000;
 
+/** TASK_OWNER_BYTES_MAX is the longest owner name of a task (free text for humans). */
+export const TASK_OWNER_BYTES_MAX = 256;
+/** CHECKPOINT_OPS_MAX caps the ops of one commit or staged chunk (bytes: requestBytesMax). */
+export const CHECKPOINT_OPS_MAX = 100_000;
+/** CHECKPOINT_OFFSETS_MAX caps the partitions of one task. */
+export const CHECKPOINT_OFFSETS_MAX = 4_096;
+/** TOPIC_CHARS_MAX is Kafka's longest topic name. */
+export const TOPIC_CHARS_MAX = 249;
+/** STAGE_CHUNKS_MAX caps the staged chunks one commit promotes. */
+export const STAGE_CHUNKS_MAX = 64;
+/** STAGE_CHUNK_BYTES_MAX is the encoded ops a client puts in one staged chunk. */
+export const STAGE_CHUNK_BYTES_MAX = 1 * MIB;
+/** CHECKPOINT_BYTES_MAX is the hard cap of one checkpoint's encoded ops, staged or not. */
+export const CHECKPOINT_BYTES_MAX = STAGE_CHUNKS_MAX * STAGE_CHUNK_BYTES_MAX;
+
 /** LIMITS gathers every limit of the KV layer under the name errors use for it. */
 export const LIMITS = Object.freeze({
   keyBytesMax: KEY_BYTES_MAX,
@@ -71,6 +98,12 @@ export const LIMITS = Object.freeze({
   snapshotChunkBytesMax: SNAPSHOT_CHUNK_BYTES_MAX,
   sessionsPerGroupMaxDefault: SESSIONS_PER_GROUP_MAX_DEFAULT,
   sessionTtlIndexesDefault: SESSION_TTL_INDEXES_DEFAULT,
+  taskOwnerBytesMax: TASK_OWNER_BYTES_MAX,
+  checkpointOpsMax: CHECKPOINT_OPS_MAX,
+  checkpointOffsetsMax: CHECKPOINT_OFFSETS_MAX,
+  stageChunksMax: STAGE_CHUNKS_MAX,
+  stageChunkBytesMax: STAGE_CHUNK_BYTES_MAX,
+  checkpointBytesMax: CHECKPOINT_BYTES_MAX,
 });
 
 /** LimitName is the name of one limit, as carried by LimitError.limit. */
@@ -161,6 +194,10 @@ function checkRequestOps(ops: readonly RequestOp[], path: string): void {
 
 /** checkTxnRequest checks a txn: counts of compares and ops, and every one of them. */
 export function checkTxnRequest(request: TxnRequest, path = 'txn'): void {
+  if (request.task != null) {
+    // The server turns a txn carrying a task operation into that operation's own command.
+    throw new KvError('INVALID_ARGUMENT', `${path}: a task operation is not a txn op`);
+  }
   checkCount(request.compare.length, 'txnOpsMax', `${path}.compare count`);
   for (let i = 0; i < request.compare.length; i++) {
     checkCompare(request.compare[i], `${path}.compare[${i}]`);
@@ -185,7 +222,117 @@ export function checkCommand(command: Command): void {
     case 'txn':
       checkTxnRequest(op.txn);
       break;
+    case 'acquireTask':
+      checkAcquireTask(op.acquireTask);
+      break;
+    case 'commitCheckpoint':
+      checkCommitCheckpoint(op.commitCheckpoint);
+      break;
+    case 'stageCheckpoint':
+      checkStageCheckpoint(op.stageCheckpoint);
+      break;
     default:
       op satisfies never;
   }
+}
+
+// ---- Stream-task operations ----
+
+/** checkTaskId throws INVALID_ARGUMENT if `taskId` cannot be a task id (it would not route). */
+export function checkTaskId(taskId: string, path: string): void {
+  const problem = taskIdProblem(taskId);
+  if (problem !== null) {
+    throw new KvError('INVALID_ARGUMENT', `${path}: task id does not route: ${problem}`);
+  }
+}
+
+/** checkAcquireTask checks an acquire: a valid task id and a bounded owner. */
+export function checkAcquireTask(request: AcquireTaskRequest, path = 'acquireTask'): void {
+  checkTaskId(request.taskId, `${path}.taskId`);
+  const ownerBytes = Buffer.byteLength(request.owner);
+  checkCount(ownerBytes, 'taskOwnerBytesMax', `${path}.owner length`);
+}
+
+/** checkCommitCheckpoint checks a commit: ids, counts, offsets and every op's keys. */
+export function checkCommitCheckpoint(
+  request: CommitCheckpointRequest,
+  path = 'commitCheckpoint',
+): void {
+  checkTaskId(request.taskId, `${path}.taskId`);
+  checkEpochSeq(request.epoch, request.seq, path);
+  checkCount(request.stagedChunks, 'stageChunksMax', `${path}.stagedChunks`);
+  checkTaskOffsets(request.offsets, `${path}.offsets`);
+  checkCheckpointOps(request.taskId, request.ops, `${path}.ops`);
+}
+
+/** checkStageCheckpoint checks a staged chunk: ids, chunk number and every op's keys. */
+export function checkStageCheckpoint(
+  request: StageCheckpointRequest,
+  path = 'stageCheckpoint',
+): void {
+  checkTaskId(request.taskId, `${path}.taskId`);
+  checkEpochSeq(request.epoch, request.seq, path);
+  checkCount(request.chunk + 1, 'stageChunksMax', `${path}.chunk + 1`);
+  checkCheckpointOps(request.taskId, request.ops, `${path}.ops`);
+}
+
+function checkEpochSeq(epoch: number, seq: number, path: string): void {
+  if (epoch < 1) throw new KvError('INVALID_ARGUMENT', `${path}.epoch must be >= 1`);
+  if (seq < 1) throw new KvError('INVALID_ARGUMENT', `${path}.seq must be >= 1`);
+}
+
+/** checkTaskOffsets checks offsets: count, topic names, no partition listed twice. */
+export function checkTaskOffsets(offsets: readonly TaskOffset[], path: string): void {
+  checkCount(offsets.length, 'checkpointOffsetsMax', `${path} count`);
+  const seen = new Set<string>();
+  for (let i = 0; i < offsets.length; i++) {
+    const { topic, partition } = offsets[i];
+    if (topic.length === 0 || topic.length > TOPIC_CHARS_MAX) {
+      const reason = `topic name of ${topic.length} characters (1 to ${TOPIC_CHARS_MAX})`;
+      throw new KvError('INVALID_ARGUMENT', `${path}[${i}]: ${reason}`);
+    }
+    const name = `${topic}\u0000${partition}`;
+    if (seen.has(name)) {
+      throw new KvError('INVALID_ARGUMENT', `${path}[${i}]: ${topic}/${partition} listed twice`);
+    }
+    seen.add(name);
+  }
+}
+
+/** checkCheckpointOps checks checkpoint ops: puts and deletes inside the task's own keys. */
+export function checkCheckpointOps(taskId: string, ops: readonly RequestOp[], path: string): void {
+  checkCount(ops.length, 'checkpointOpsMax', `${path} count`);
+  const areas = taskAreas(taskId);
+  for (let i = 0; i < ops.length; i++) {
+    const op = ops[i];
+    const opPath = `${path}[${i}]`;
+    let range: KeyRange;
+    switch (op.type) {
+      case 'put':
+        checkPutRequest(op.put, `${opPath}.put`);
+        if (op.put.prevKv) throw new KvError('INVALID_ARGUMENT', `${opPath}.put: no prevKv`);
+        range = { start: op.put.key, end: singleKeyEnd(op.put.key) };
+        break;
+      case 'delete':
+        checkDeleteRequest(op.delete, `${opPath}.delete`);
+        if (op.delete.prevKv) throw new KvError('INVALID_ARGUMENT', `${opPath}.delete: no prevKv`);
+        range = selectionRange(op.delete);
+        break;
+      case 'range':
+        throw new KvError('INVALID_ARGUMENT', `${opPath}: a checkpoint only puts and deletes`);
+      default:
+        return op satisfies never;
+    }
+    const problem = taskWriteProblem(taskId, range, areas);
+    if (problem !== null) throw new KvError('INVALID_ARGUMENT', `${opPath}: ${problem}`);
+  }
+}
+
+/** selectionRange is the key range a (checked) selection covers. */
+function selectionRange(selection: KeySelection): KeyRange {
+  if (selection.prefix) return { start: selection.key, end: successorOfPrefix(selection.key) };
+  const end = selection.rangeEnd;
+  if (end.length === 0) return { start: selection.key, end: singleKeyEnd(selection.key) };
+  if (end.length === 1 && end[0] === 0) return { start: selection.key, end: null };
+  return { start: selection.key, end };
 }

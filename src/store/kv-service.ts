@@ -20,7 +20,8 @@ import {
   encodeTxnResponse,
 } from './kv-codec.js';
 import { KvError } from './kv-errors.js';
-import { checkCommand, checkRangeRequest } from './kv-limits.js';
+import { checkCommand, checkRangeRequest, checkTaskId } from './kv-limits.js';
+import { taskMetaKey } from './kv-tasks.js';
 import {
   ReadConsistency,
   type AnyRequest,
@@ -29,7 +30,9 @@ import {
   type ErrorStatus,
   type RangeRequest,
   type RequestHeader,
+  type ResponseHeader,
   type TaggedResponse,
+  type TaskResponse,
 } from './kv-types.js';
 import { StoreError, type StoreNode } from './node.js';
 
@@ -112,9 +115,9 @@ export class KvService {
 
   private async execute(request: AnyRequest): Promise<AnyResponse> {
     if (request.type === 'range') return { type: 'range', range: await this.range(request.range) };
-    const op = request as CommandOp;
+    const op = commandOpOf(request);
     const header = headerOf(request);
-    const groupId = this.checkRouting(header, keysOf(request));
+    const groupId = this.checkRouting(header, op.type === 'txn' ? keysOf(request) : keysOfTask(op));
     const command = { clientId: header.clientId, seq: header.seq, op };
     checkCommand(command);
     const group = this.node.requireGroup(groupId);
@@ -143,6 +146,21 @@ export class KvService {
         return { type: 'delete', delete: { ...response.delete, header: stamp } };
       case 'txn':
         return { type: 'txn', txn: { ...response.txn, header: stamp } };
+      case 'acquireTask':
+        return taskAnswer(stamp, {
+          type: 'acquire',
+          acquire: { ...response.acquireTask, header: stamp },
+        });
+      case 'commitCheckpoint': {
+        const commit = { ...response.commitCheckpoint, header: stamp };
+        return taskAnswer(stamp, { type: 'commit', commit });
+      }
+      case 'stageCheckpoint': {
+        const stage = { ...response.stageCheckpoint, header: stamp };
+        return taskAnswer(stamp, { type: 'stage', stage });
+      }
+      default:
+        return response satisfies never;
     }
   }
 
@@ -320,6 +338,53 @@ class BatchSession {
   }
 }
 
+/**
+ * commandOpOf returns the command op of a write: the request itself, or, for a txn carrying a
+ * task operation (kv.proto TxnRequest.task), that operation, proposed as its own command.
+ */
+function commandOpOf(request: Exclude<AnyRequest, { type: 'range' }>): CommandOp {
+  if (request.type !== 'txn' || request.txn.task == null) return request;
+  const { compare, success, failure, task } = request.txn;
+  if (compare.length + success.length + failure.length > 0) {
+    throw new KvError('INVALID_ARGUMENT', 'a txn carrying a task operation has no compares or ops');
+  }
+  switch (task.type) {
+    case 'acquire':
+      return { type: 'acquireTask', acquireTask: task.acquire };
+    case 'commit':
+      return { type: 'commitCheckpoint', commitCheckpoint: task.commit };
+    case 'stage':
+      return { type: 'stageCheckpoint', stageCheckpoint: task.stage };
+    default:
+      return task satisfies never;
+  }
+}
+
+/** keysOfTask returns the key a task operation routes by: its task record's. */
+function keysOfTask(op: CommandOp): Uint8Array[] {
+  switch (op.type) {
+    case 'acquireTask':
+      return [taskRoutingKey(op.acquireTask.taskId)];
+    case 'commitCheckpoint':
+      return [taskRoutingKey(op.commitCheckpoint.taskId)];
+    case 'stageCheckpoint':
+      return [taskRoutingKey(op.stageCheckpoint.taskId)];
+    default:
+      return [];
+  }
+}
+
+/** taskRoutingKey is the task's meta key; a task id that cannot route fails here, clearly. */
+function taskRoutingKey(taskId: string): Uint8Array {
+  checkTaskId(taskId, 'task');
+  return taskMetaKey(taskId);
+}
+
+/** taskAnswer wraps a task operation's result in the TxnResponse that carries it. */
+function taskAnswer(stamp: ResponseHeader, task: TaskResponse): AnyResponse {
+  return { type: 'txn', txn: { header: stamp, succeeded: true, responses: [], task } };
+}
+
 function headerOf(request: AnyRequest): RequestHeader {
   const header =
     request.type === 'put'
@@ -379,6 +444,11 @@ const GRPC_CODES: Record<string, grpc.status> = {
   STALE_SEQ: grpc.status.FAILED_PRECONDITION,
   SESSION_EXPIRED: grpc.status.FAILED_PRECONDITION,
   FAILED_PRECONDITION: grpc.status.FAILED_PRECONDITION,
+  FENCED: grpc.status.FAILED_PRECONDITION,
+  TASK_NOT_ACQUIRED: grpc.status.FAILED_PRECONDITION,
+  SEQ_OUT_OF_ORDER: grpc.status.FAILED_PRECONDITION,
+  OFFSETS_BACKWARDS: grpc.status.FAILED_PRECONDITION,
+  STAGE_MISSING: grpc.status.FAILED_PRECONDITION,
 };
 
 /** statusError maps an ErrorStatus to a gRPC error with the typed code in trailers. */

@@ -152,6 +152,11 @@ export interface TxnRequest {
   compare: Compare[];
   success: RequestOp[];
   failure: RequestOp[];
+  /**
+   * task carries a stream-task operation instead of a txn (compare, success and failure then
+   * empty); absent or null for a plain txn (decoded plain txns do not have the field).
+   */
+  task?: TaskRequest | null;
   header: RequestHeader | null;
 }
 
@@ -160,13 +165,114 @@ export interface TxnResponse {
   header: ResponseHeader;
   succeeded: boolean;
   responses: ResponseOp[];
+  /** task is the result of the request's task operation (absent or null for a plain txn). */
+  task?: TaskResponse | null;
 }
 
-/** CommandOp is the operation of a Command (stream-task operations come later). */
+// ---- Stream tasks (proto/kv.proto, docs/stream-tasks.md) ----
+
+/** TaskOffset is the next offset to read in one input partition. */
+export interface TaskOffset {
+  topic: string;
+  partition: number;
+  nextOffset: number;
+}
+
+/** CheckpointStats are what a client reports about a checkpoint (see kv.proto). */
+export interface CheckpointStats {
+  bytes: number;
+  ops: number;
+  records: number;
+  createdAtMs: number;
+  previousDurationMs: number;
+}
+
+/**
+ * TaskMeta is a task's record (`{task:<id>}/meta`). Invariants: commitEpoch <= epoch;
+ * snapshotIndex is 0 iff seq is 0; offsets sorted by (topic, partition), without duplicates.
+ */
+export interface TaskMeta {
+  epoch: number;
+  owner: string;
+  seq: number;
+  commitEpoch: number;
+  offsets: TaskOffset[];
+  snapshotIndex: Index;
+  acquiredIndex: Index;
+  stats: CheckpointStats | null;
+}
+
+/** AcquireTaskRequest bumps a task's epoch and makes `owner` its owner. */
+export interface AcquireTaskRequest {
+  taskId: string;
+  owner: string;
+}
+
+/** AcquireTaskResponse is the new epoch and the last checkpoint. */
+export interface AcquireTaskResponse {
+  header: ResponseHeader;
+  epoch: number;
+  seq: number;
+  offsets: TaskOffset[];
+  snapshotIndex: Index;
+}
+
+/** CommitCheckpointRequest is one checkpoint (see kv.proto for the rules). */
+export interface CommitCheckpointRequest {
+  taskId: string;
+  epoch: number;
+  seq: number;
+  /** ops are puts and deletes only (a range op is refused). */
+  ops: RequestOp[];
+  offsets: TaskOffset[];
+  stagedChunks: number;
+  stats: CheckpointStats | null;
+}
+
+/** CommitCheckpointResponse says which entry holds the checkpoint. */
+export interface CommitCheckpointResponse {
+  header: ResponseHeader;
+  epoch: number;
+  seq: number;
+  snapshotIndex: Index;
+  deduplicated: boolean;
+}
+
+/** StageCheckpointRequest stores one chunk of a large checkpoint's ops. */
+export interface StageCheckpointRequest {
+  taskId: string;
+  epoch: number;
+  seq: number;
+  chunk: number;
+  ops: RequestOp[];
+}
+
+/** StageCheckpointResponse acknowledges a staged chunk. */
+export interface StageCheckpointResponse {
+  header: ResponseHeader;
+  chunk: number;
+}
+
+/** TaskRequest is a task operation carried by a TxnRequest. */
+export type TaskRequest =
+  | { type: 'acquire'; acquire: AcquireTaskRequest }
+  | { type: 'commit'; commit: CommitCheckpointRequest }
+  | { type: 'stage'; stage: StageCheckpointRequest };
+
+/** TaskResponse is a task operation's result carried by a TxnResponse. */
+export type TaskResponse =
+  | { type: 'acquire'; acquire: AcquireTaskResponse }
+  | { type: 'commit'; commit: CommitCheckpointResponse }
+  | { type: 'stage'; stage: StageCheckpointResponse };
+
+/** CommandOp is the operation of a Command. */
 export type CommandOp =
   | { type: 'put'; put: PutRequest }
   | { type: 'delete'; delete: DeleteRequest }
-  | { type: 'txn'; txn: TxnRequest };
+  | { type: 'txn'; txn: TxnRequest }
+  | { type: 'acquireTask'; acquireTask: AcquireTaskRequest }
+  | { type: 'commitCheckpoint'; commitCheckpoint: CommitCheckpointRequest }
+  | { type: 'stageCheckpoint'; stageCheckpoint: StageCheckpointRequest };
 
 /** Command is the data of a NORMAL Raft entry of a store group. seq 0: no session. */
 export interface Command {
@@ -179,7 +285,10 @@ export interface Command {
 export type CommandResponse =
   | { type: 'put'; put: PutResponse }
   | { type: 'delete'; delete: DeleteResponse }
-  | { type: 'txn'; txn: TxnResponse };
+  | { type: 'txn'; txn: TxnResponse }
+  | { type: 'acquireTask'; acquireTask: AcquireTaskResponse }
+  | { type: 'commitCheckpoint'; commitCheckpoint: CommitCheckpointResponse }
+  | { type: 'stageCheckpoint'; stageCheckpoint: StageCheckpointResponse };
 
 /** ErrorStatus is a typed failure on the wire (see KvError for the codes). */
 export interface ErrorStatus {
@@ -192,11 +301,7 @@ export interface ErrorStatus {
 }
 
 /** CommandResult is a command's outcome, as stored in its client session. */
-export type CommandResult =
-  | { type: 'put'; put: PutResponse }
-  | { type: 'delete'; delete: DeleteResponse }
-  | { type: 'txn'; txn: TxnResponse }
-  | { type: 'error'; error: ErrorStatus };
+export type CommandResult = CommandResponse | { type: 'error'; error: ErrorStatus };
 
 /** AnyRequest is one client request of a batch, tagged by kind. */
 export type AnyRequest =

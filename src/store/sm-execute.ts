@@ -31,6 +31,12 @@ import {
   type TxnResponse,
 } from './kv-types.js';
 import { copyBytes, type StoredValue } from './sm-records.js';
+import {
+  executeAcquireTask,
+  executeCommitCheckpoint,
+  executeStageCheckpoint,
+  type TaskContext,
+} from './sm-tasks.js';
 import { GroupView, compareBytes, type Overlay } from './sm-view.js';
 
 /** KV_OVERHEAD_BYTES is what a write's answer budget charges per KeyValue beyond its bytes. */
@@ -211,9 +217,33 @@ export async function executeCommand(
       return { type: 'delete', delete: await executeDelete(context, op.delete) };
     case 'txn':
       return { type: 'txn', txn: await executeTxn(context, op.txn) };
+    case 'acquireTask': {
+      const response = await executeAcquireTask(taskContext(context), op.acquireTask);
+      return { type: 'acquireTask', acquireTask: response };
+    }
+    case 'commitCheckpoint': {
+      const response = await executeCommitCheckpoint(taskContext(context), op.commitCheckpoint);
+      return { type: 'commitCheckpoint', commitCheckpoint: response };
+    }
+    case 'stageCheckpoint': {
+      const response = await executeStageCheckpoint(taskContext(context), op.stageCheckpoint);
+      return { type: 'stageCheckpoint', stageCheckpoint: response };
+    }
     default:
       return op satisfies never;
   }
+}
+
+/** taskContext gives a task operation the command's view and a way to run write ops. */
+function taskContext(context: CommandContext): TaskContext {
+  return {
+    view: context.view,
+    index: context.index,
+    header: context.header,
+    writeOp: async (op) => {
+      await executeRequestOp(context, op);
+    },
+  };
 }
 
 /** charge takes `bytes` from the answer's budget, or throws RESOURCE_EXHAUSTED. */

@@ -498,6 +498,7 @@ export namespace strata {
       compare: strata.kv.Compare.$Properties[];
       success: strata.kv.RequestOp.$Properties[];
       failure: strata.kv.RequestOp.$Properties[];
+      task?: strata.kv.TaskRequest.$Properties | null;
       header?: strata.kv.RequestHeader.$Properties | null;
       static encode(
         message: strata.kv.TxnRequest.$Properties,
@@ -514,6 +515,7 @@ export namespace strata {
         compare?: strata.kv.Compare.$Properties[] | null;
         success?: strata.kv.RequestOp.$Properties[] | null;
         failure?: strata.kv.RequestOp.$Properties[] | null;
+        task?: strata.kv.TaskRequest.$Properties | null;
         header?: strata.kv.RequestHeader.$Properties | null;
         $unknowns?: Uint8Array[];
       }
@@ -521,6 +523,7 @@ export namespace strata {
         compare?: strata.kv.Compare.$Shape[] | null;
         success?: strata.kv.RequestOp.$Shape[] | null;
         failure?: strata.kv.RequestOp.$Shape[] | null;
+        task?: strata.kv.TaskRequest.$Shape | null;
         header?: strata.kv.RequestHeader.$Shape | null;
         $unknowns?: Uint8Array[];
       };
@@ -534,6 +537,7 @@ export namespace strata {
       header?: strata.kv.ResponseHeader.$Properties | null;
       succeeded: boolean;
       responses: strata.kv.ResponseOp.$Properties[];
+      task?: strata.kv.TaskResponse.$Properties | null;
       static encode(
         message: strata.kv.TxnResponse.$Properties,
         writer?: $protobuf.Writer,
@@ -549,14 +553,451 @@ export namespace strata {
         header?: strata.kv.ResponseHeader.$Properties | null;
         succeeded?: boolean | null;
         responses?: strata.kv.ResponseOp.$Properties[] | null;
+        task?: strata.kv.TaskResponse.$Properties | null;
         $unknowns?: Uint8Array[];
       }
       type $Shape = {
         header?: strata.kv.ResponseHeader.$Shape | null;
         succeeded?: boolean | null;
         responses?: strata.kv.ResponseOp.$Shape[] | null;
+        task?: strata.kv.TaskResponse.$Shape | null;
         $unknowns?: Uint8Array[];
       };
+    }
+
+    interface ITaskOffset extends strata.kv.TaskOffset.$Properties {}
+
+    class TaskOffset {
+      constructor(properties?: strata.kv.TaskOffset.$Properties);
+      $unknowns?: Uint8Array[];
+      topic: string;
+      partition: number;
+      nextOffset: number | Long;
+      static encode(
+        message: strata.kv.TaskOffset.$Properties,
+        writer?: $protobuf.Writer,
+      ): $protobuf.Writer;
+      static decode(
+        reader: $protobuf.Reader | Uint8Array,
+        length?: number,
+      ): strata.kv.TaskOffset & strata.kv.TaskOffset.$Shape;
+    }
+
+    namespace TaskOffset {
+      interface $Properties {
+        topic?: string | null;
+        partition?: number | null;
+        nextOffset?: number | Long | null;
+        $unknowns?: Uint8Array[];
+      }
+      type $Shape = strata.kv.TaskOffset.$Properties;
+    }
+
+    interface ICheckpointStats extends strata.kv.CheckpointStats.$Properties {}
+
+    class CheckpointStats {
+      constructor(properties?: strata.kv.CheckpointStats.$Properties);
+      $unknowns?: Uint8Array[];
+      bytes: number | Long;
+      ops: number | Long;
+      records: number | Long;
+      createdAtMs: number | Long;
+      previousDurationMs: number | Long;
+      static encode(
+        message: strata.kv.CheckpointStats.$Properties,
+        writer?: $protobuf.Writer,
+      ): $protobuf.Writer;
+      static decode(
+        reader: $protobuf.Reader | Uint8Array,
+        length?: number,
+      ): strata.kv.CheckpointStats & strata.kv.CheckpointStats.$Shape;
+    }
+
+    namespace CheckpointStats {
+      interface $Properties {
+        bytes?: number | Long | null;
+        ops?: number | Long | null;
+        records?: number | Long | null;
+        createdAtMs?: number | Long | null;
+        previousDurationMs?: number | Long | null;
+        $unknowns?: Uint8Array[];
+      }
+      type $Shape = strata.kv.CheckpointStats.$Properties;
+    }
+
+    interface ITaskMeta extends strata.kv.TaskMeta.$Properties {}
+
+    class TaskMeta {
+      constructor(properties?: strata.kv.TaskMeta.$Properties);
+      $unknowns?: Uint8Array[];
+      epoch: number | Long;
+      owner: string;
+      seq: number | Long;
+      commitEpoch: number | Long;
+      offsets: strata.kv.TaskOffset.$Properties[];
+      snapshotIndex: number | Long;
+      acquiredIndex: number | Long;
+      stats?: strata.kv.CheckpointStats.$Properties | null;
+      static encode(
+        message: strata.kv.TaskMeta.$Properties,
+        writer?: $protobuf.Writer,
+      ): $protobuf.Writer;
+      static decode(
+        reader: $protobuf.Reader | Uint8Array,
+        length?: number,
+      ): strata.kv.TaskMeta & strata.kv.TaskMeta.$Shape;
+    }
+
+    namespace TaskMeta {
+      interface $Properties {
+        epoch?: number | Long | null;
+        owner?: string | null;
+        seq?: number | Long | null;
+        commitEpoch?: number | Long | null;
+        offsets?: strata.kv.TaskOffset.$Properties[] | null;
+        snapshotIndex?: number | Long | null;
+        acquiredIndex?: number | Long | null;
+        stats?: strata.kv.CheckpointStats.$Properties | null;
+        $unknowns?: Uint8Array[];
+      }
+      type $Shape = strata.kv.TaskMeta.$Properties;
+    }
+
+    interface IAcquireTaskRequest extends strata.kv.AcquireTaskRequest.$Properties {}
+
+    class AcquireTaskRequest {
+      constructor(properties?: strata.kv.AcquireTaskRequest.$Properties);
+      $unknowns?: Uint8Array[];
+      taskId: string;
+      owner: string;
+      static encode(
+        message: strata.kv.AcquireTaskRequest.$Properties,
+        writer?: $protobuf.Writer,
+      ): $protobuf.Writer;
+      static decode(
+        reader: $protobuf.Reader | Uint8Array,
+        length?: number,
+      ): strata.kv.AcquireTaskRequest & strata.kv.AcquireTaskRequest.$Shape;
+    }
+
+    namespace AcquireTaskRequest {
+      interface $Properties {
+        taskId?: string | null;
+        owner?: string | null;
+        $unknowns?: Uint8Array[];
+      }
+      type $Shape = strata.kv.AcquireTaskRequest.$Properties;
+    }
+
+    interface IAcquireTaskResponse extends strata.kv.AcquireTaskResponse.$Properties {}
+
+    class AcquireTaskResponse {
+      constructor(properties?: strata.kv.AcquireTaskResponse.$Properties);
+      $unknowns?: Uint8Array[];
+      header?: strata.kv.ResponseHeader.$Properties | null;
+      epoch: number | Long;
+      seq: number | Long;
+      offsets: strata.kv.TaskOffset.$Properties[];
+      snapshotIndex: number | Long;
+      static encode(
+        message: strata.kv.AcquireTaskResponse.$Properties,
+        writer?: $protobuf.Writer,
+      ): $protobuf.Writer;
+      static decode(
+        reader: $protobuf.Reader | Uint8Array,
+        length?: number,
+      ): strata.kv.AcquireTaskResponse & strata.kv.AcquireTaskResponse.$Shape;
+    }
+
+    namespace AcquireTaskResponse {
+      interface $Properties {
+        header?: strata.kv.ResponseHeader.$Properties | null;
+        epoch?: number | Long | null;
+        seq?: number | Long | null;
+        offsets?: strata.kv.TaskOffset.$Properties[] | null;
+        snapshotIndex?: number | Long | null;
+        $unknowns?: Uint8Array[];
+      }
+      type $Shape = strata.kv.AcquireTaskResponse.$Properties;
+    }
+
+    interface ICommitCheckpointRequest extends strata.kv.CommitCheckpointRequest.$Properties {}
+
+    class CommitCheckpointRequest {
+      constructor(properties?: strata.kv.CommitCheckpointRequest.$Properties);
+      $unknowns?: Uint8Array[];
+      taskId: string;
+      epoch: number | Long;
+      seq: number | Long;
+      ops: strata.kv.RequestOp.$Properties[];
+      offsets: strata.kv.TaskOffset.$Properties[];
+      stagedChunks: number;
+      stats?: strata.kv.CheckpointStats.$Properties | null;
+      static encode(
+        message: strata.kv.CommitCheckpointRequest.$Properties,
+        writer?: $protobuf.Writer,
+      ): $protobuf.Writer;
+      static decode(
+        reader: $protobuf.Reader | Uint8Array,
+        length?: number,
+      ): strata.kv.CommitCheckpointRequest & strata.kv.CommitCheckpointRequest.$Shape;
+    }
+
+    namespace CommitCheckpointRequest {
+      interface $Properties {
+        taskId?: string | null;
+        epoch?: number | Long | null;
+        seq?: number | Long | null;
+        ops?: strata.kv.RequestOp.$Properties[] | null;
+        offsets?: strata.kv.TaskOffset.$Properties[] | null;
+        stagedChunks?: number | null;
+        stats?: strata.kv.CheckpointStats.$Properties | null;
+        $unknowns?: Uint8Array[];
+      }
+      type $Shape = {
+        taskId?: string | null;
+        epoch?: number | Long | null;
+        seq?: number | Long | null;
+        ops?: strata.kv.RequestOp.$Shape[] | null;
+        offsets?: strata.kv.TaskOffset.$Shape[] | null;
+        stagedChunks?: number | null;
+        stats?: strata.kv.CheckpointStats.$Shape | null;
+        $unknowns?: Uint8Array[];
+      };
+    }
+
+    interface ICommitCheckpointResponse extends strata.kv.CommitCheckpointResponse.$Properties {}
+
+    class CommitCheckpointResponse {
+      constructor(properties?: strata.kv.CommitCheckpointResponse.$Properties);
+      $unknowns?: Uint8Array[];
+      header?: strata.kv.ResponseHeader.$Properties | null;
+      epoch: number | Long;
+      seq: number | Long;
+      snapshotIndex: number | Long;
+      deduplicated: boolean;
+      static encode(
+        message: strata.kv.CommitCheckpointResponse.$Properties,
+        writer?: $protobuf.Writer,
+      ): $protobuf.Writer;
+      static decode(
+        reader: $protobuf.Reader | Uint8Array,
+        length?: number,
+      ): strata.kv.CommitCheckpointResponse & strata.kv.CommitCheckpointResponse.$Shape;
+    }
+
+    namespace CommitCheckpointResponse {
+      interface $Properties {
+        header?: strata.kv.ResponseHeader.$Properties | null;
+        epoch?: number | Long | null;
+        seq?: number | Long | null;
+        snapshotIndex?: number | Long | null;
+        deduplicated?: boolean | null;
+        $unknowns?: Uint8Array[];
+      }
+      type $Shape = strata.kv.CommitCheckpointResponse.$Properties;
+    }
+
+    interface IStageCheckpointRequest extends strata.kv.StageCheckpointRequest.$Properties {}
+
+    class StageCheckpointRequest {
+      constructor(properties?: strata.kv.StageCheckpointRequest.$Properties);
+      $unknowns?: Uint8Array[];
+      taskId: string;
+      epoch: number | Long;
+      seq: number | Long;
+      chunk: number;
+      ops: strata.kv.RequestOp.$Properties[];
+      static encode(
+        message: strata.kv.StageCheckpointRequest.$Properties,
+        writer?: $protobuf.Writer,
+      ): $protobuf.Writer;
+      static decode(
+        reader: $protobuf.Reader | Uint8Array,
+        length?: number,
+      ): strata.kv.StageCheckpointRequest & strata.kv.StageCheckpointRequest.$Shape;
+    }
+
+    namespace StageCheckpointRequest {
+      interface $Properties {
+        taskId?: string | null;
+        epoch?: number | Long | null;
+        seq?: number | Long | null;
+        chunk?: number | null;
+        ops?: strata.kv.RequestOp.$Properties[] | null;
+        $unknowns?: Uint8Array[];
+      }
+      type $Shape = {
+        taskId?: string | null;
+        epoch?: number | Long | null;
+        seq?: number | Long | null;
+        chunk?: number | null;
+        ops?: strata.kv.RequestOp.$Shape[] | null;
+        $unknowns?: Uint8Array[];
+      };
+    }
+
+    interface IStageCheckpointResponse extends strata.kv.StageCheckpointResponse.$Properties {}
+
+    class StageCheckpointResponse {
+      constructor(properties?: strata.kv.StageCheckpointResponse.$Properties);
+      $unknowns?: Uint8Array[];
+      header?: strata.kv.ResponseHeader.$Properties | null;
+      chunk: number;
+      static encode(
+        message: strata.kv.StageCheckpointResponse.$Properties,
+        writer?: $protobuf.Writer,
+      ): $protobuf.Writer;
+      static decode(
+        reader: $protobuf.Reader | Uint8Array,
+        length?: number,
+      ): strata.kv.StageCheckpointResponse & strata.kv.StageCheckpointResponse.$Shape;
+    }
+
+    namespace StageCheckpointResponse {
+      interface $Properties {
+        header?: strata.kv.ResponseHeader.$Properties | null;
+        chunk?: number | null;
+        $unknowns?: Uint8Array[];
+      }
+      type $Shape = strata.kv.StageCheckpointResponse.$Properties;
+    }
+
+    interface IStagedChunk extends strata.kv.StagedChunk.$Properties {}
+
+    class StagedChunk {
+      constructor(properties?: strata.kv.StagedChunk.$Properties);
+      $unknowns?: Uint8Array[];
+      ops: strata.kv.RequestOp.$Properties[];
+      static encode(
+        message: strata.kv.StagedChunk.$Properties,
+        writer?: $protobuf.Writer,
+      ): $protobuf.Writer;
+      static decode(
+        reader: $protobuf.Reader | Uint8Array,
+        length?: number,
+      ): strata.kv.StagedChunk & strata.kv.StagedChunk.$Shape;
+    }
+
+    namespace StagedChunk {
+      interface $Properties {
+        ops?: strata.kv.RequestOp.$Properties[] | null;
+        $unknowns?: Uint8Array[];
+      }
+      type $Shape = {
+        ops?: strata.kv.RequestOp.$Shape[] | null;
+        $unknowns?: Uint8Array[];
+      };
+    }
+
+    interface ITaskRequest extends strata.kv.TaskRequest.$Properties {}
+
+    class TaskRequest {
+      constructor(properties?: strata.kv.TaskRequest.$Properties);
+      $unknowns?: Uint8Array[];
+      acquire?: strata.kv.AcquireTaskRequest.$Properties | null;
+      commit?: strata.kv.CommitCheckpointRequest.$Properties | null;
+      stage?: strata.kv.StageCheckpointRequest.$Properties | null;
+      op?: 'acquire' | 'commit' | 'stage';
+      static encode(
+        message: strata.kv.TaskRequest.$Properties,
+        writer?: $protobuf.Writer,
+      ): $protobuf.Writer;
+      static decode(
+        reader: $protobuf.Reader | Uint8Array,
+        length?: number,
+      ): strata.kv.TaskRequest & strata.kv.TaskRequest.$Shape;
+    }
+
+    namespace TaskRequest {
+      interface $Properties {
+        acquire?: strata.kv.AcquireTaskRequest.$Properties | null;
+        commit?: strata.kv.CommitCheckpointRequest.$Properties | null;
+        stage?: strata.kv.StageCheckpointRequest.$Properties | null;
+        op?: 'acquire' | 'commit' | 'stage';
+        $unknowns?: Uint8Array[];
+      }
+      type $Shape = {
+        acquire?: strata.kv.AcquireTaskRequest.$Shape | null;
+        commit?: strata.kv.CommitCheckpointRequest.$Shape | null;
+        stage?: strata.kv.StageCheckpointRequest.$Shape | null;
+        $unknowns?: Uint8Array[];
+      } & (
+        | { op?: undefined; acquire?: null; commit?: null; stage?: null }
+        | {
+            op?: 'acquire';
+            acquire: strata.kv.AcquireTaskRequest.$Shape;
+            commit?: null;
+            stage?: null;
+          }
+        | {
+            op?: 'commit';
+            acquire?: null;
+            commit: strata.kv.CommitCheckpointRequest.$Shape;
+            stage?: null;
+          }
+        | {
+            op?: 'stage';
+            acquire?: null;
+            commit?: null;
+            stage: strata.kv.StageCheckpointRequest.$Shape;
+          }
+      );
+    }
+
+    interface ITaskResponse extends strata.kv.TaskResponse.$Properties {}
+
+    class TaskResponse {
+      constructor(properties?: strata.kv.TaskResponse.$Properties);
+      $unknowns?: Uint8Array[];
+      acquire?: strata.kv.AcquireTaskResponse.$Properties | null;
+      commit?: strata.kv.CommitCheckpointResponse.$Properties | null;
+      stage?: strata.kv.StageCheckpointResponse.$Properties | null;
+      result?: 'acquire' | 'commit' | 'stage';
+      static encode(
+        message: strata.kv.TaskResponse.$Properties,
+        writer?: $protobuf.Writer,
+      ): $protobuf.Writer;
+      static decode(
+        reader: $protobuf.Reader | Uint8Array,
+        length?: number,
+      ): strata.kv.TaskResponse & strata.kv.TaskResponse.$Shape;
+    }
+
+    namespace TaskResponse {
+      interface $Properties {
+        acquire?: strata.kv.AcquireTaskResponse.$Properties | null;
+        commit?: strata.kv.CommitCheckpointResponse.$Properties | null;
+        stage?: strata.kv.StageCheckpointResponse.$Properties | null;
+        result?: 'acquire' | 'commit' | 'stage';
+        $unknowns?: Uint8Array[];
+      }
+      type $Shape = {
+        acquire?: strata.kv.AcquireTaskResponse.$Shape | null;
+        commit?: strata.kv.CommitCheckpointResponse.$Shape | null;
+        stage?: strata.kv.StageCheckpointResponse.$Shape | null;
+        $unknowns?: Uint8Array[];
+      } & (
+        | { result?: undefined; acquire?: null; commit?: null; stage?: null }
+        | {
+            result?: 'acquire';
+            acquire: strata.kv.AcquireTaskResponse.$Shape;
+            commit?: null;
+            stage?: null;
+          }
+        | {
+            result?: 'commit';
+            acquire?: null;
+            commit: strata.kv.CommitCheckpointResponse.$Shape;
+            stage?: null;
+          }
+        | {
+            result?: 'stage';
+            acquire?: null;
+            commit?: null;
+            stage: strata.kv.StageCheckpointResponse.$Shape;
+          }
+      );
     }
 
     interface ICommand extends strata.kv.Command.$Properties {}
@@ -569,7 +1010,10 @@ export namespace strata {
       put?: strata.kv.PutRequest.$Properties | null;
       delete?: strata.kv.DeleteRequest.$Properties | null;
       txn?: strata.kv.TxnRequest.$Properties | null;
-      op?: 'put' | 'delete' | 'txn';
+      acquireTask?: strata.kv.AcquireTaskRequest.$Properties | null;
+      commitCheckpoint?: strata.kv.CommitCheckpointRequest.$Properties | null;
+      stageCheckpoint?: strata.kv.StageCheckpointRequest.$Properties | null;
+      op?: 'put' | 'delete' | 'txn' | 'acquireTask' | 'commitCheckpoint' | 'stageCheckpoint';
       static encode(
         message: strata.kv.Command.$Properties,
         writer?: $protobuf.Writer,
@@ -587,7 +1031,10 @@ export namespace strata {
         put?: strata.kv.PutRequest.$Properties | null;
         delete?: strata.kv.DeleteRequest.$Properties | null;
         txn?: strata.kv.TxnRequest.$Properties | null;
-        op?: 'put' | 'delete' | 'txn';
+        acquireTask?: strata.kv.AcquireTaskRequest.$Properties | null;
+        commitCheckpoint?: strata.kv.CommitCheckpointRequest.$Properties | null;
+        stageCheckpoint?: strata.kv.StageCheckpointRequest.$Properties | null;
+        op?: 'put' | 'delete' | 'txn' | 'acquireTask' | 'commitCheckpoint' | 'stageCheckpoint';
         $unknowns?: Uint8Array[];
       }
       type $Shape = {
@@ -596,12 +1043,74 @@ export namespace strata {
         put?: strata.kv.PutRequest.$Shape | null;
         delete?: strata.kv.DeleteRequest.$Shape | null;
         txn?: strata.kv.TxnRequest.$Shape | null;
+        acquireTask?: strata.kv.AcquireTaskRequest.$Shape | null;
+        commitCheckpoint?: strata.kv.CommitCheckpointRequest.$Shape | null;
+        stageCheckpoint?: strata.kv.StageCheckpointRequest.$Shape | null;
         $unknowns?: Uint8Array[];
       } & (
-        | { op?: undefined; put?: null; delete?: null; txn?: null }
-        | { op?: 'put'; put: strata.kv.PutRequest.$Shape; delete?: null; txn?: null }
-        | { op?: 'delete'; put?: null; delete: strata.kv.DeleteRequest.$Shape; txn?: null }
-        | { op?: 'txn'; put?: null; delete?: null; txn: strata.kv.TxnRequest.$Shape }
+        | {
+            op?: undefined;
+            put?: null;
+            delete?: null;
+            txn?: null;
+            acquireTask?: null;
+            commitCheckpoint?: null;
+            stageCheckpoint?: null;
+          }
+        | {
+            op?: 'put';
+            put: strata.kv.PutRequest.$Shape;
+            delete?: null;
+            txn?: null;
+            acquireTask?: null;
+            commitCheckpoint?: null;
+            stageCheckpoint?: null;
+          }
+        | {
+            op?: 'delete';
+            put?: null;
+            delete: strata.kv.DeleteRequest.$Shape;
+            txn?: null;
+            acquireTask?: null;
+            commitCheckpoint?: null;
+            stageCheckpoint?: null;
+          }
+        | {
+            op?: 'txn';
+            put?: null;
+            delete?: null;
+            txn: strata.kv.TxnRequest.$Shape;
+            acquireTask?: null;
+            commitCheckpoint?: null;
+            stageCheckpoint?: null;
+          }
+        | {
+            op?: 'acquireTask';
+            put?: null;
+            delete?: null;
+            txn?: null;
+            acquireTask: strata.kv.AcquireTaskRequest.$Shape;
+            commitCheckpoint?: null;
+            stageCheckpoint?: null;
+          }
+        | {
+            op?: 'commitCheckpoint';
+            put?: null;
+            delete?: null;
+            txn?: null;
+            acquireTask?: null;
+            commitCheckpoint: strata.kv.CommitCheckpointRequest.$Shape;
+            stageCheckpoint?: null;
+          }
+        | {
+            op?: 'stageCheckpoint';
+            put?: null;
+            delete?: null;
+            txn?: null;
+            acquireTask?: null;
+            commitCheckpoint?: null;
+            stageCheckpoint: strata.kv.StageCheckpointRequest.$Shape;
+          }
       );
     }
 
@@ -614,7 +1123,11 @@ export namespace strata {
       delete?: strata.kv.DeleteResponse.$Properties | null;
       txn?: strata.kv.TxnResponse.$Properties | null;
       error?: strata.kv.ErrorStatus.$Properties | null;
-      result?: 'put' | 'delete' | 'txn' | 'error';
+      acquireTask?: strata.kv.AcquireTaskResponse.$Properties | null;
+      commitCheckpoint?: strata.kv.CommitCheckpointResponse.$Properties | null;
+      stageCheckpoint?: strata.kv.StageCheckpointResponse.$Properties | null;
+      result?:
+        'put' | 'delete' | 'txn' | 'error' | 'acquireTask' | 'commitCheckpoint' | 'stageCheckpoint';
       static encode(
         message: strata.kv.CommandResult.$Properties,
         writer?: $protobuf.Writer,
@@ -631,7 +1144,17 @@ export namespace strata {
         delete?: strata.kv.DeleteResponse.$Properties | null;
         txn?: strata.kv.TxnResponse.$Properties | null;
         error?: strata.kv.ErrorStatus.$Properties | null;
-        result?: 'put' | 'delete' | 'txn' | 'error';
+        acquireTask?: strata.kv.AcquireTaskResponse.$Properties | null;
+        commitCheckpoint?: strata.kv.CommitCheckpointResponse.$Properties | null;
+        stageCheckpoint?: strata.kv.StageCheckpointResponse.$Properties | null;
+        result?:
+          | 'put'
+          | 'delete'
+          | 'txn'
+          | 'error'
+          | 'acquireTask'
+          | 'commitCheckpoint'
+          | 'stageCheckpoint';
         $unknowns?: Uint8Array[];
       }
       type $Shape = {
@@ -639,15 +1162,30 @@ export namespace strata {
         delete?: strata.kv.DeleteResponse.$Shape | null;
         txn?: strata.kv.TxnResponse.$Shape | null;
         error?: strata.kv.ErrorStatus.$Shape | null;
+        acquireTask?: strata.kv.AcquireTaskResponse.$Shape | null;
+        commitCheckpoint?: strata.kv.CommitCheckpointResponse.$Shape | null;
+        stageCheckpoint?: strata.kv.StageCheckpointResponse.$Shape | null;
         $unknowns?: Uint8Array[];
       } & (
-        | { result?: undefined; put?: null; delete?: null; txn?: null; error?: null }
+        | {
+            result?: undefined;
+            put?: null;
+            delete?: null;
+            txn?: null;
+            error?: null;
+            acquireTask?: null;
+            commitCheckpoint?: null;
+            stageCheckpoint?: null;
+          }
         | {
             result?: 'put';
             put: strata.kv.PutResponse.$Shape;
             delete?: null;
             txn?: null;
             error?: null;
+            acquireTask?: null;
+            commitCheckpoint?: null;
+            stageCheckpoint?: null;
           }
         | {
             result?: 'delete';
@@ -655,6 +1193,9 @@ export namespace strata {
             delete: strata.kv.DeleteResponse.$Shape;
             txn?: null;
             error?: null;
+            acquireTask?: null;
+            commitCheckpoint?: null;
+            stageCheckpoint?: null;
           }
         | {
             result?: 'txn';
@@ -662,6 +1203,9 @@ export namespace strata {
             delete?: null;
             txn: strata.kv.TxnResponse.$Shape;
             error?: null;
+            acquireTask?: null;
+            commitCheckpoint?: null;
+            stageCheckpoint?: null;
           }
         | {
             result?: 'error';
@@ -669,6 +1213,39 @@ export namespace strata {
             delete?: null;
             txn?: null;
             error: strata.kv.ErrorStatus.$Shape;
+            acquireTask?: null;
+            commitCheckpoint?: null;
+            stageCheckpoint?: null;
+          }
+        | {
+            result?: 'acquireTask';
+            put?: null;
+            delete?: null;
+            txn?: null;
+            error?: null;
+            acquireTask: strata.kv.AcquireTaskResponse.$Shape;
+            commitCheckpoint?: null;
+            stageCheckpoint?: null;
+          }
+        | {
+            result?: 'commitCheckpoint';
+            put?: null;
+            delete?: null;
+            txn?: null;
+            error?: null;
+            acquireTask?: null;
+            commitCheckpoint: strata.kv.CommitCheckpointResponse.$Shape;
+            stageCheckpoint?: null;
+          }
+        | {
+            result?: 'stageCheckpoint';
+            put?: null;
+            delete?: null;
+            txn?: null;
+            error?: null;
+            acquireTask?: null;
+            commitCheckpoint?: null;
+            stageCheckpoint: strata.kv.StageCheckpointResponse.$Shape;
           }
       );
     }

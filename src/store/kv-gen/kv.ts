@@ -2944,6 +2944,7 @@ const strataValue = ($root.strata = (() => {
        * @property {Array.<strata.kv.Compare.$Properties>|null} [compare] TxnRequest compare
        * @property {Array.<strata.kv.RequestOp.$Properties>|null} [success] TxnRequest success
        * @property {Array.<strata.kv.RequestOp.$Properties>|null} [failure] TxnRequest failure
+       * @property {strata.kv.TaskRequest.$Properties|null} [task] TxnRequest task
        * @property {strata.kv.RequestHeader.$Properties|null} [header] TxnRequest header
        * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
        */
@@ -2962,6 +2963,7 @@ const strataValue = ($root.strata = (() => {
        *   compare?: Array.<strata.kv.Compare.$Shape>|null;
        *   success?: Array.<strata.kv.RequestOp.$Shape>|null;
        *   failure?: Array.<strata.kv.RequestOp.$Shape>|null;
+       *   task?: strata.kv.TaskRequest.$Shape|null;
        *   header?: strata.kv.RequestHeader.$Shape|null;
        *   $unknowns?: Array.<Uint8Array>;
        * }} strata.kv.TxnRequest.$Shape
@@ -3010,6 +3012,14 @@ const strataValue = ($root.strata = (() => {
       TxnRequest.prototype.failure = $util.emptyArray;
 
       /**
+       * TxnRequest task.
+       * @member {strata.kv.TaskRequest.$Properties|null|undefined} task
+       * @memberof strata.kv.TxnRequest
+       * @instance
+       */
+      TxnRequest.prototype.task = null;
+
+      /**
        * TxnRequest header.
        * @member {strata.kv.RequestHeader.$Properties|null|undefined} header
        * @memberof strata.kv.TxnRequest
@@ -3051,6 +3061,12 @@ const strataValue = ($root.strata = (() => {
               writer.uint32(/* id 3, wireType 2 =*/ 26).fork(),
               _depth + 1,
             ).ldelim();
+        if (message.task != null && $Object.hasOwnProperty.call(message, 'task'))
+          $root.strata.kv.TaskRequest.encode(
+            message.task,
+            writer.uint32(/* id 4, wireType 2 =*/ 34).fork(),
+            _depth + 1,
+          ).ldelim();
         if (message.header != null && $Object.hasOwnProperty.call(message, 'header'))
           $root.strata.kv.RequestHeader.encode(
             message.header,
@@ -3119,6 +3135,17 @@ const strataValue = ($root.strata = (() => {
               );
               continue;
             }
+            case 4: {
+              if (wireType !== 2) break;
+              message.task = $root.strata.kv.TaskRequest.decode(
+                reader,
+                reader.size(),
+                $undefined,
+                _depth + 1,
+                message.task,
+              );
+              continue;
+            }
             case 15: {
               if (wireType !== 2) break;
               message.header = $root.strata.kv.RequestHeader.decode(
@@ -3155,6 +3182,7 @@ const strataValue = ($root.strata = (() => {
        * @property {strata.kv.ResponseHeader.$Properties|null} [header] TxnResponse header
        * @property {boolean|null} [succeeded] TxnResponse succeeded
        * @property {Array.<strata.kv.ResponseOp.$Properties>|null} [responses] TxnResponse responses
+       * @property {strata.kv.TaskResponse.$Properties|null} [task] TxnResponse task
        * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
        */
 
@@ -3172,6 +3200,7 @@ const strataValue = ($root.strata = (() => {
        *   header?: strata.kv.ResponseHeader.$Shape|null;
        *   succeeded?: boolean|null;
        *   responses?: Array.<strata.kv.ResponseOp.$Shape>|null;
+       *   task?: strata.kv.TaskResponse.$Shape|null;
        *   $unknowns?: Array.<Uint8Array>;
        * }} strata.kv.TxnResponse.$Shape
        */
@@ -3217,6 +3246,14 @@ const strataValue = ($root.strata = (() => {
       TxnResponse.prototype.responses = $util.emptyArray;
 
       /**
+       * TxnResponse task.
+       * @member {strata.kv.TaskResponse.$Properties|null|undefined} task
+       * @memberof strata.kv.TxnResponse
+       * @instance
+       */
+      TxnResponse.prototype.task = null;
+
+      /**
        * Encodes the specified TxnResponse message. Does not implicitly {@link strata.kv.TxnResponse.verify|verify} messages.
        * @function encode
        * @memberof strata.kv.TxnResponse
@@ -3248,6 +3285,12 @@ const strataValue = ($root.strata = (() => {
               writer.uint32(/* id 3, wireType 2 =*/ 26).fork(),
               _depth + 1,
             ).ldelim();
+        if (message.task != null && $Object.hasOwnProperty.call(message, 'task'))
+          $root.strata.kv.TaskResponse.encode(
+            message.task,
+            writer.uint32(/* id 4, wireType 2 =*/ 34).fork(),
+            _depth + 1,
+          ).ldelim();
         if (message.$unknowns != null && $Object.hasOwnProperty.call(message, '$unknowns'))
           for (let i = 0; i < message.$unknowns.length; ++i) writer.raw(message.$unknowns[i]);
         return writer;
@@ -3311,6 +3354,17 @@ const strataValue = ($root.strata = (() => {
               );
               continue;
             }
+            case 4: {
+              if (wireType !== 2) break;
+              message.task = $root.strata.kv.TaskResponse.decode(
+                reader,
+                reader.size(),
+                $undefined,
+                _depth + 1,
+                message.task,
+              );
+              continue;
+            }
           }
           reader.skipType(wireType, _depth, tag);
           if (!reader.discardUnknown) {
@@ -3329,6 +3383,2584 @@ const strataValue = ($root.strata = (() => {
       return TxnResponse;
     })();
 
+    kv.TaskOffset = (function () {
+      /**
+       * Properties of a TaskOffset.
+       * @typedef {Object} strata.kv.TaskOffset.$Properties
+       * @property {string|null} [topic] TaskOffset topic
+       * @property {number|null} [partition] TaskOffset partition
+       * @property {number|Long|null} [nextOffset] TaskOffset nextOffset
+       * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+       */
+
+      /**
+       * Properties of a TaskOffset.
+       * @memberof strata.kv
+       * @interface ITaskOffset
+       * @augments strata.kv.TaskOffset.$Properties
+       * @deprecated Use strata.kv.TaskOffset.$Properties instead.
+       */
+
+      /**
+       * Shape of a TaskOffset.
+       * @typedef {strata.kv.TaskOffset.$Properties} strata.kv.TaskOffset.$Shape
+       */
+
+      /**
+       * Constructs a new TaskOffset.
+       * @memberof strata.kv
+       * @classdesc Represents a TaskOffset.
+       * @constructor
+       * @param {strata.kv.TaskOffset.$Properties=} [properties] Properties to set
+       * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+       */
+      const TaskOffset = function (properties) {
+        if (properties)
+          for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+            if (properties[keys[i]] != null && keys[i] !== '__proto__')
+              this[keys[i]] = properties[keys[i]];
+      };
+
+      /**
+       * TaskOffset topic.
+       * @member {string} topic
+       * @memberof strata.kv.TaskOffset
+       * @instance
+       */
+      TaskOffset.prototype.topic = '';
+
+      /**
+       * TaskOffset partition.
+       * @member {number} partition
+       * @memberof strata.kv.TaskOffset
+       * @instance
+       */
+      TaskOffset.prototype.partition = 0;
+
+      /**
+       * TaskOffset nextOffset.
+       * @member {number|Long} nextOffset
+       * @memberof strata.kv.TaskOffset
+       * @instance
+       */
+      TaskOffset.prototype.nextOffset = $util.Long ? $util.Long.fromBits(0, 0, true) : 0;
+
+      /**
+       * Encodes the specified TaskOffset message. Does not implicitly {@link strata.kv.TaskOffset.verify|verify} messages.
+       * @function encode
+       * @memberof strata.kv.TaskOffset
+       * @static
+       * @param {strata.kv.TaskOffset.$Properties} message TaskOffset message or plain object to encode
+       * @param {$protobuf.Writer} [writer] Writer to encode to
+       * @returns {$protobuf.Writer} Writer
+       */
+      TaskOffset.encode = function (message, writer, _depth) {
+        if (!writer) writer = $Writer.create();
+        if (_depth === $undefined) _depth = 0;
+        if (_depth > $util.recursionLimit) throw $Error('max depth exceeded');
+        if (
+          message.topic != null &&
+          $Object.hasOwnProperty.call(message, 'topic') &&
+          message.topic !== ''
+        )
+          writer.uint32(/* id 1, wireType 2 =*/ 10).string(message.topic);
+        if (
+          message.partition != null &&
+          $Object.hasOwnProperty.call(message, 'partition') &&
+          message.partition !== 0
+        )
+          writer.uint32(/* id 2, wireType 0 =*/ 16).uint32(message.partition);
+        if (
+          message.nextOffset != null &&
+          $Object.hasOwnProperty.call(message, 'nextOffset') &&
+          (typeof message.nextOffset === 'object'
+            ? message.nextOffset.low || message.nextOffset.high
+            : message.nextOffset !== 0)
+        )
+          writer.uint32(/* id 3, wireType 0 =*/ 24).uint64(message.nextOffset);
+        if (message.$unknowns != null && $Object.hasOwnProperty.call(message, '$unknowns'))
+          for (let i = 0; i < message.$unknowns.length; ++i) writer.raw(message.$unknowns[i]);
+        return writer;
+      };
+
+      /**
+       * Decodes a TaskOffset message from the specified reader or buffer.
+       * @function decode
+       * @memberof strata.kv.TaskOffset
+       * @static
+       * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+       * @param {number} [length] Message length if known beforehand
+       * @returns {strata.kv.TaskOffset & strata.kv.TaskOffset.$Shape} TaskOffset
+       * @throws {Error} If the payload is not a reader or valid buffer
+       * @throws {$protobuf.util.ProtocolError} If required fields are missing
+       */
+      TaskOffset.decode = function (reader, length, _end, _depth, _target) {
+        if (!(reader instanceof $Reader)) reader = $Reader.create(reader);
+        if (_depth === $undefined) _depth = 0;
+        if (_depth > $Reader.recursionLimit) throw $Error('max depth exceeded');
+        let end, message, value;
+        if (length === $undefined) end = reader.len;
+        else {
+          end = reader.pos + length;
+          if (end > reader.len) throw $RangeError('index out of range');
+          length = reader.len;
+          reader.len = end;
+        }
+        message = _target || new $root.strata.kv.TaskOffset();
+        while (reader.pos < end) {
+          let start = reader.pos;
+          let tag = reader.tag();
+          if (tag === _end) {
+            _end = $undefined;
+            break;
+          }
+          let wireType = tag & 7;
+          switch ((tag >>>= 3)) {
+            case 1: {
+              if (wireType !== 2) break;
+              if ((value = reader.stringVerify()).length) message.topic = value;
+              else delete message.topic;
+              continue;
+            }
+            case 2: {
+              if (wireType !== 0) break;
+              if ((value = reader.uint32())) message.partition = value;
+              else delete message.partition;
+              continue;
+            }
+            case 3: {
+              if (wireType !== 0) break;
+              if (
+                typeof (value = reader.uint64()) === 'object'
+                  ? value.low || value.high
+                  : value !== 0
+              )
+                message.nextOffset = value;
+              else delete message.nextOffset;
+              continue;
+            }
+          }
+          reader.skipType(wireType, _depth, tag);
+          if (!reader.discardUnknown) {
+            $util.makeProp(message, '$unknowns', false);
+            (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+          }
+        }
+        if (length !== $undefined) {
+          if (reader.pos !== end) throw $RangeError('index out of range');
+          reader.len = length;
+        }
+        if (_end !== $undefined) throw $Error('missing end group');
+        return message;
+      };
+
+      return TaskOffset;
+    })();
+
+    kv.CheckpointStats = (function () {
+      /**
+       * Properties of a CheckpointStats.
+       * @typedef {Object} strata.kv.CheckpointStats.$Properties
+       * @property {number|Long|null} [bytes] CheckpointStats bytes
+       * @property {number|Long|null} [ops] CheckpointStats ops
+       * @property {number|Long|null} [records] CheckpointStats records
+       * @property {number|Long|null} [createdAtMs] CheckpointStats createdAtMs
+       * @property {number|Long|null} [previousDurationMs] CheckpointStats previousDurationMs
+       * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+       */
+
+      /**
+       * Properties of a CheckpointStats.
+       * @memberof strata.kv
+       * @interface ICheckpointStats
+       * @augments strata.kv.CheckpointStats.$Properties
+       * @deprecated Use strata.kv.CheckpointStats.$Properties instead.
+       */
+
+      /**
+       * Shape of a CheckpointStats.
+       * @typedef {strata.kv.CheckpointStats.$Properties} strata.kv.CheckpointStats.$Shape
+       */
+
+      /**
+       * Constructs a new CheckpointStats.
+       * @memberof strata.kv
+       * @classdesc Represents a CheckpointStats.
+       * @constructor
+       * @param {strata.kv.CheckpointStats.$Properties=} [properties] Properties to set
+       * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+       */
+      const CheckpointStats = function (properties) {
+        if (properties)
+          for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+            if (properties[keys[i]] != null && keys[i] !== '__proto__')
+              this[keys[i]] = properties[keys[i]];
+      };
+
+      /**
+       * CheckpointStats bytes.
+       * @member {number|Long} bytes
+       * @memberof strata.kv.CheckpointStats
+       * @instance
+       */
+      CheckpointStats.prototype.bytes = $util.Long ? $util.Long.fromBits(0, 0, true) : 0;
+
+      /**
+       * CheckpointStats ops.
+       * @member {number|Long} ops
+       * @memberof strata.kv.CheckpointStats
+       * @instance
+       */
+      CheckpointStats.prototype.ops = $util.Long ? $util.Long.fromBits(0, 0, true) : 0;
+
+      /**
+       * CheckpointStats records.
+       * @member {number|Long} records
+       * @memberof strata.kv.CheckpointStats
+       * @instance
+       */
+      CheckpointStats.prototype.records = $util.Long ? $util.Long.fromBits(0, 0, true) : 0;
+
+      /**
+       * CheckpointStats createdAtMs.
+       * @member {number|Long} createdAtMs
+       * @memberof strata.kv.CheckpointStats
+       * @instance
+       */
+      CheckpointStats.prototype.createdAtMs = $util.Long ? $util.Long.fromBits(0, 0, true) : 0;
+
+      /**
+       * CheckpointStats previousDurationMs.
+       * @member {number|Long} previousDurationMs
+       * @memberof strata.kv.CheckpointStats
+       * @instance
+       */
+      CheckpointStats.prototype.previousDurationMs = $util.Long
+        ? $util.Long.fromBits(0, 0, true)
+        : 0;
+
+      /**
+       * Encodes the specified CheckpointStats message. Does not implicitly {@link strata.kv.CheckpointStats.verify|verify} messages.
+       * @function encode
+       * @memberof strata.kv.CheckpointStats
+       * @static
+       * @param {strata.kv.CheckpointStats.$Properties} message CheckpointStats message or plain object to encode
+       * @param {$protobuf.Writer} [writer] Writer to encode to
+       * @returns {$protobuf.Writer} Writer
+       */
+      CheckpointStats.encode = function (message, writer, _depth) {
+        if (!writer) writer = $Writer.create();
+        if (_depth === $undefined) _depth = 0;
+        if (_depth > $util.recursionLimit) throw $Error('max depth exceeded');
+        if (
+          message.bytes != null &&
+          $Object.hasOwnProperty.call(message, 'bytes') &&
+          (typeof message.bytes === 'object'
+            ? message.bytes.low || message.bytes.high
+            : message.bytes !== 0)
+        )
+          writer.uint32(/* id 1, wireType 0 =*/ 8).uint64(message.bytes);
+        if (
+          message.ops != null &&
+          $Object.hasOwnProperty.call(message, 'ops') &&
+          (typeof message.ops === 'object'
+            ? message.ops.low || message.ops.high
+            : message.ops !== 0)
+        )
+          writer.uint32(/* id 2, wireType 0 =*/ 16).uint64(message.ops);
+        if (
+          message.records != null &&
+          $Object.hasOwnProperty.call(message, 'records') &&
+          (typeof message.records === 'object'
+            ? message.records.low || message.records.high
+            : message.records !== 0)
+        )
+          writer.uint32(/* id 3, wireType 0 =*/ 24).uint64(message.records);
+        if (
+          message.createdAtMs != null &&
+          $Object.hasOwnProperty.call(message, 'createdAtMs') &&
+          (typeof message.createdAtMs === 'object'
+            ? message.createdAtMs.low || message.createdAtMs.high
+            : message.createdAtMs !== 0)
+        )
+          writer.uint32(/* id 4, wireType 0 =*/ 32).uint64(message.createdAtMs);
+        if (
+          message.previousDurationMs != null &&
+          $Object.hasOwnProperty.call(message, 'previousDurationMs') &&
+          (typeof message.previousDurationMs === 'object'
+            ? message.previousDurationMs.low || message.previousDurationMs.high
+            : message.previousDurationMs !== 0)
+        )
+          writer.uint32(/* id 5, wireType 0 =*/ 40).uint64(message.previousDurationMs);
+        if (message.$unknowns != null && $Object.hasOwnProperty.call(message, '$unknowns'))
+          for (let i = 0; i < message.$unknowns.length; ++i) writer.raw(message.$unknowns[i]);
+        return writer;
+      };
+
+      /**
+       * Decodes a CheckpointStats message from the specified reader or buffer.
+       * @function decode
+       * @memberof strata.kv.CheckpointStats
+       * @static
+       * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+       * @param {number} [length] Message length if known beforehand
+       * @returns {strata.kv.CheckpointStats & strata.kv.CheckpointStats.$Shape} CheckpointStats
+       * @throws {Error} If the payload is not a reader or valid buffer
+       * @throws {$protobuf.util.ProtocolError} If required fields are missing
+       */
+      CheckpointStats.decode = function (reader, length, _end, _depth, _target) {
+        if (!(reader instanceof $Reader)) reader = $Reader.create(reader);
+        if (_depth === $undefined) _depth = 0;
+        if (_depth > $Reader.recursionLimit) throw $Error('max depth exceeded');
+        let end, message, value;
+        if (length === $undefined) end = reader.len;
+        else {
+          end = reader.pos + length;
+          if (end > reader.len) throw $RangeError('index out of range');
+          length = reader.len;
+          reader.len = end;
+        }
+        message = _target || new $root.strata.kv.CheckpointStats();
+        while (reader.pos < end) {
+          let start = reader.pos;
+          let tag = reader.tag();
+          if (tag === _end) {
+            _end = $undefined;
+            break;
+          }
+          let wireType = tag & 7;
+          switch ((tag >>>= 3)) {
+            case 1: {
+              if (wireType !== 0) break;
+              if (
+                typeof (value = reader.uint64()) === 'object'
+                  ? value.low || value.high
+                  : value !== 0
+              )
+                message.bytes = value;
+              else delete message.bytes;
+              continue;
+            }
+            case 2: {
+              if (wireType !== 0) break;
+              if (
+                typeof (value = reader.uint64()) === 'object'
+                  ? value.low || value.high
+                  : value !== 0
+              )
+                message.ops = value;
+              else delete message.ops;
+              continue;
+            }
+            case 3: {
+              if (wireType !== 0) break;
+              if (
+                typeof (value = reader.uint64()) === 'object'
+                  ? value.low || value.high
+                  : value !== 0
+              )
+                message.records = value;
+              else delete message.records;
+              continue;
+            }
+            case 4: {
+              if (wireType !== 0) break;
+              if (
+                typeof (value = reader.uint64()) === 'object'
+                  ? value.low || value.high
+                  : value !== 0
+              )
+                message.createdAtMs = value;
+              else delete message.createdAtMs;
+              continue;
+            }
+            case 5: {
+              if (wireType !== 0) break;
+              if (
+                typeof (value = reader.uint64()) === 'object'
+                  ? value.low || value.high
+                  : value !== 0
+              )
+                message.previousDurationMs = value;
+              else delete message.previousDurationMs;
+              continue;
+            }
+          }
+          reader.skipType(wireType, _depth, tag);
+          if (!reader.discardUnknown) {
+            $util.makeProp(message, '$unknowns', false);
+            (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+          }
+        }
+        if (length !== $undefined) {
+          if (reader.pos !== end) throw $RangeError('index out of range');
+          reader.len = length;
+        }
+        if (_end !== $undefined) throw $Error('missing end group');
+        return message;
+      };
+
+      return CheckpointStats;
+    })();
+
+    kv.TaskMeta = (function () {
+      /**
+       * Properties of a TaskMeta.
+       * @typedef {Object} strata.kv.TaskMeta.$Properties
+       * @property {number|Long|null} [epoch] TaskMeta epoch
+       * @property {string|null} [owner] TaskMeta owner
+       * @property {number|Long|null} [seq] TaskMeta seq
+       * @property {number|Long|null} [commitEpoch] TaskMeta commitEpoch
+       * @property {Array.<strata.kv.TaskOffset.$Properties>|null} [offsets] TaskMeta offsets
+       * @property {number|Long|null} [snapshotIndex] TaskMeta snapshotIndex
+       * @property {number|Long|null} [acquiredIndex] TaskMeta acquiredIndex
+       * @property {strata.kv.CheckpointStats.$Properties|null} [stats] TaskMeta stats
+       * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+       */
+
+      /**
+       * Properties of a TaskMeta.
+       * @memberof strata.kv
+       * @interface ITaskMeta
+       * @augments strata.kv.TaskMeta.$Properties
+       * @deprecated Use strata.kv.TaskMeta.$Properties instead.
+       */
+
+      /**
+       * Shape of a TaskMeta.
+       * @typedef {strata.kv.TaskMeta.$Properties} strata.kv.TaskMeta.$Shape
+       */
+
+      /**
+       * Constructs a new TaskMeta.
+       * @memberof strata.kv
+       * @classdesc Represents a TaskMeta.
+       * @constructor
+       * @param {strata.kv.TaskMeta.$Properties=} [properties] Properties to set
+       * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+       */
+      const TaskMeta = function (properties) {
+        this.offsets = [];
+        if (properties)
+          for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+            if (properties[keys[i]] != null && keys[i] !== '__proto__')
+              this[keys[i]] = properties[keys[i]];
+      };
+
+      /**
+       * TaskMeta epoch.
+       * @member {number|Long} epoch
+       * @memberof strata.kv.TaskMeta
+       * @instance
+       */
+      TaskMeta.prototype.epoch = $util.Long ? $util.Long.fromBits(0, 0, true) : 0;
+
+      /**
+       * TaskMeta owner.
+       * @member {string} owner
+       * @memberof strata.kv.TaskMeta
+       * @instance
+       */
+      TaskMeta.prototype.owner = '';
+
+      /**
+       * TaskMeta seq.
+       * @member {number|Long} seq
+       * @memberof strata.kv.TaskMeta
+       * @instance
+       */
+      TaskMeta.prototype.seq = $util.Long ? $util.Long.fromBits(0, 0, true) : 0;
+
+      /**
+       * TaskMeta commitEpoch.
+       * @member {number|Long} commitEpoch
+       * @memberof strata.kv.TaskMeta
+       * @instance
+       */
+      TaskMeta.prototype.commitEpoch = $util.Long ? $util.Long.fromBits(0, 0, true) : 0;
+
+      /**
+       * TaskMeta offsets.
+       * @member {Array.<strata.kv.TaskOffset.$Properties>} offsets
+       * @memberof strata.kv.TaskMeta
+       * @instance
+       */
+      TaskMeta.prototype.offsets = $util.emptyArray;
+
+      /**
+       * TaskMeta snapshotIndex.
+       * @member {number|Long} snapshotIndex
+       * @memberof strata.kv.TaskMeta
+       * @instance
+       */
+      TaskMeta.prototype.snapshotIndex = $util.Long ? $util.Long.fromBits(0, 0, true) : 0;
+
+      /**
+       * TaskMeta acquiredIndex.
+       * @member {number|Long} acquiredIndex
+       * @memberof strata.kv.TaskMeta
+       * @instance
+       */
+      TaskMeta.prototype.acquiredIndex = $util.Long ? $util.Long.fromBits(0, 0, true) : 0;
+
+      /**
+       * TaskMeta stats.
+       * @member {strata.kv.CheckpointStats.$Properties|null|undefined} stats
+       * @memberof strata.kv.TaskMeta
+       * @instance
+       */
+      TaskMeta.prototype.stats = null;
+
+      /**
+       * Encodes the specified TaskMeta message. Does not implicitly {@link strata.kv.TaskMeta.verify|verify} messages.
+       * @function encode
+       * @memberof strata.kv.TaskMeta
+       * @static
+       * @param {strata.kv.TaskMeta.$Properties} message TaskMeta message or plain object to encode
+       * @param {$protobuf.Writer} [writer] Writer to encode to
+       * @returns {$protobuf.Writer} Writer
+       */
+      TaskMeta.encode = function (message, writer, _depth) {
+        if (!writer) writer = $Writer.create();
+        if (_depth === $undefined) _depth = 0;
+        if (_depth > $util.recursionLimit) throw $Error('max depth exceeded');
+        if (
+          message.epoch != null &&
+          $Object.hasOwnProperty.call(message, 'epoch') &&
+          (typeof message.epoch === 'object'
+            ? message.epoch.low || message.epoch.high
+            : message.epoch !== 0)
+        )
+          writer.uint32(/* id 1, wireType 0 =*/ 8).uint64(message.epoch);
+        if (
+          message.owner != null &&
+          $Object.hasOwnProperty.call(message, 'owner') &&
+          message.owner !== ''
+        )
+          writer.uint32(/* id 2, wireType 2 =*/ 18).string(message.owner);
+        if (
+          message.seq != null &&
+          $Object.hasOwnProperty.call(message, 'seq') &&
+          (typeof message.seq === 'object'
+            ? message.seq.low || message.seq.high
+            : message.seq !== 0)
+        )
+          writer.uint32(/* id 3, wireType 0 =*/ 24).uint64(message.seq);
+        if (
+          message.commitEpoch != null &&
+          $Object.hasOwnProperty.call(message, 'commitEpoch') &&
+          (typeof message.commitEpoch === 'object'
+            ? message.commitEpoch.low || message.commitEpoch.high
+            : message.commitEpoch !== 0)
+        )
+          writer.uint32(/* id 4, wireType 0 =*/ 32).uint64(message.commitEpoch);
+        if (message.offsets != null && message.offsets.length)
+          for (let i = 0; i < message.offsets.length; ++i)
+            $root.strata.kv.TaskOffset.encode(
+              message.offsets[i],
+              writer.uint32(/* id 5, wireType 2 =*/ 42).fork(),
+              _depth + 1,
+            ).ldelim();
+        if (
+          message.snapshotIndex != null &&
+          $Object.hasOwnProperty.call(message, 'snapshotIndex') &&
+          (typeof message.snapshotIndex === 'object'
+            ? message.snapshotIndex.low || message.snapshotIndex.high
+            : message.snapshotIndex !== 0)
+        )
+          writer.uint32(/* id 6, wireType 0 =*/ 48).uint64(message.snapshotIndex);
+        if (
+          message.acquiredIndex != null &&
+          $Object.hasOwnProperty.call(message, 'acquiredIndex') &&
+          (typeof message.acquiredIndex === 'object'
+            ? message.acquiredIndex.low || message.acquiredIndex.high
+            : message.acquiredIndex !== 0)
+        )
+          writer.uint32(/* id 7, wireType 0 =*/ 56).uint64(message.acquiredIndex);
+        if (message.stats != null && $Object.hasOwnProperty.call(message, 'stats'))
+          $root.strata.kv.CheckpointStats.encode(
+            message.stats,
+            writer.uint32(/* id 8, wireType 2 =*/ 66).fork(),
+            _depth + 1,
+          ).ldelim();
+        if (message.$unknowns != null && $Object.hasOwnProperty.call(message, '$unknowns'))
+          for (let i = 0; i < message.$unknowns.length; ++i) writer.raw(message.$unknowns[i]);
+        return writer;
+      };
+
+      /**
+       * Decodes a TaskMeta message from the specified reader or buffer.
+       * @function decode
+       * @memberof strata.kv.TaskMeta
+       * @static
+       * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+       * @param {number} [length] Message length if known beforehand
+       * @returns {strata.kv.TaskMeta & strata.kv.TaskMeta.$Shape} TaskMeta
+       * @throws {Error} If the payload is not a reader or valid buffer
+       * @throws {$protobuf.util.ProtocolError} If required fields are missing
+       */
+      TaskMeta.decode = function (reader, length, _end, _depth, _target) {
+        if (!(reader instanceof $Reader)) reader = $Reader.create(reader);
+        if (_depth === $undefined) _depth = 0;
+        if (_depth > $Reader.recursionLimit) throw $Error('max depth exceeded');
+        let end, message, value;
+        if (length === $undefined) end = reader.len;
+        else {
+          end = reader.pos + length;
+          if (end > reader.len) throw $RangeError('index out of range');
+          length = reader.len;
+          reader.len = end;
+        }
+        message = _target || new $root.strata.kv.TaskMeta();
+        while (reader.pos < end) {
+          let start = reader.pos;
+          let tag = reader.tag();
+          if (tag === _end) {
+            _end = $undefined;
+            break;
+          }
+          let wireType = tag & 7;
+          switch ((tag >>>= 3)) {
+            case 1: {
+              if (wireType !== 0) break;
+              if (
+                typeof (value = reader.uint64()) === 'object'
+                  ? value.low || value.high
+                  : value !== 0
+              )
+                message.epoch = value;
+              else delete message.epoch;
+              continue;
+            }
+            case 2: {
+              if (wireType !== 2) break;
+              if ((value = reader.stringVerify()).length) message.owner = value;
+              else delete message.owner;
+              continue;
+            }
+            case 3: {
+              if (wireType !== 0) break;
+              if (
+                typeof (value = reader.uint64()) === 'object'
+                  ? value.low || value.high
+                  : value !== 0
+              )
+                message.seq = value;
+              else delete message.seq;
+              continue;
+            }
+            case 4: {
+              if (wireType !== 0) break;
+              if (
+                typeof (value = reader.uint64()) === 'object'
+                  ? value.low || value.high
+                  : value !== 0
+              )
+                message.commitEpoch = value;
+              else delete message.commitEpoch;
+              continue;
+            }
+            case 5: {
+              if (wireType !== 2) break;
+              if (!(message.offsets && message.offsets.length)) message.offsets = [];
+              message.offsets.push(
+                $root.strata.kv.TaskOffset.decode(reader, reader.size(), $undefined, _depth + 1),
+              );
+              continue;
+            }
+            case 6: {
+              if (wireType !== 0) break;
+              if (
+                typeof (value = reader.uint64()) === 'object'
+                  ? value.low || value.high
+                  : value !== 0
+              )
+                message.snapshotIndex = value;
+              else delete message.snapshotIndex;
+              continue;
+            }
+            case 7: {
+              if (wireType !== 0) break;
+              if (
+                typeof (value = reader.uint64()) === 'object'
+                  ? value.low || value.high
+                  : value !== 0
+              )
+                message.acquiredIndex = value;
+              else delete message.acquiredIndex;
+              continue;
+            }
+            case 8: {
+              if (wireType !== 2) break;
+              message.stats = $root.strata.kv.CheckpointStats.decode(
+                reader,
+                reader.size(),
+                $undefined,
+                _depth + 1,
+                message.stats,
+              );
+              continue;
+            }
+          }
+          reader.skipType(wireType, _depth, tag);
+          if (!reader.discardUnknown) {
+            $util.makeProp(message, '$unknowns', false);
+            (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+          }
+        }
+        if (length !== $undefined) {
+          if (reader.pos !== end) throw $RangeError('index out of range');
+          reader.len = length;
+        }
+        if (_end !== $undefined) throw $Error('missing end group');
+        return message;
+      };
+
+      return TaskMeta;
+    })();
+
+    kv.AcquireTaskRequest = (function () {
+      /**
+       * Properties of an AcquireTaskRequest.
+       * @typedef {Object} strata.kv.AcquireTaskRequest.$Properties
+       * @property {string|null} [taskId] AcquireTaskRequest taskId
+       * @property {string|null} [owner] AcquireTaskRequest owner
+       * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+       */
+
+      /**
+       * Properties of an AcquireTaskRequest.
+       * @memberof strata.kv
+       * @interface IAcquireTaskRequest
+       * @augments strata.kv.AcquireTaskRequest.$Properties
+       * @deprecated Use strata.kv.AcquireTaskRequest.$Properties instead.
+       */
+
+      /**
+       * Shape of an AcquireTaskRequest.
+       * @typedef {strata.kv.AcquireTaskRequest.$Properties} strata.kv.AcquireTaskRequest.$Shape
+       */
+
+      /**
+       * Constructs a new AcquireTaskRequest.
+       * @memberof strata.kv
+       * @classdesc Represents an AcquireTaskRequest.
+       * @constructor
+       * @param {strata.kv.AcquireTaskRequest.$Properties=} [properties] Properties to set
+       * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+       */
+      const AcquireTaskRequest = function (properties) {
+        if (properties)
+          for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+            if (properties[keys[i]] != null && keys[i] !== '__proto__')
+              this[keys[i]] = properties[keys[i]];
+      };
+
+      /**
+       * AcquireTaskRequest taskId.
+       * @member {string} taskId
+       * @memberof strata.kv.AcquireTaskRequest
+       * @instance
+       */
+      AcquireTaskRequest.prototype.taskId = '';
+
+      /**
+       * AcquireTaskRequest owner.
+       * @member {string} owner
+       * @memberof strata.kv.AcquireTaskRequest
+       * @instance
+       */
+      AcquireTaskRequest.prototype.owner = '';
+
+      /**
+       * Encodes the specified AcquireTaskRequest message. Does not implicitly {@link strata.kv.AcquireTaskRequest.verify|verify} messages.
+       * @function encode
+       * @memberof strata.kv.AcquireTaskRequest
+       * @static
+       * @param {strata.kv.AcquireTaskRequest.$Properties} message AcquireTaskRequest message or plain object to encode
+       * @param {$protobuf.Writer} [writer] Writer to encode to
+       * @returns {$protobuf.Writer} Writer
+       */
+      AcquireTaskRequest.encode = function (message, writer, _depth) {
+        if (!writer) writer = $Writer.create();
+        if (_depth === $undefined) _depth = 0;
+        if (_depth > $util.recursionLimit) throw $Error('max depth exceeded');
+        if (
+          message.taskId != null &&
+          $Object.hasOwnProperty.call(message, 'taskId') &&
+          message.taskId !== ''
+        )
+          writer.uint32(/* id 1, wireType 2 =*/ 10).string(message.taskId);
+        if (
+          message.owner != null &&
+          $Object.hasOwnProperty.call(message, 'owner') &&
+          message.owner !== ''
+        )
+          writer.uint32(/* id 2, wireType 2 =*/ 18).string(message.owner);
+        if (message.$unknowns != null && $Object.hasOwnProperty.call(message, '$unknowns'))
+          for (let i = 0; i < message.$unknowns.length; ++i) writer.raw(message.$unknowns[i]);
+        return writer;
+      };
+
+      /**
+       * Decodes an AcquireTaskRequest message from the specified reader or buffer.
+       * @function decode
+       * @memberof strata.kv.AcquireTaskRequest
+       * @static
+       * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+       * @param {number} [length] Message length if known beforehand
+       * @returns {strata.kv.AcquireTaskRequest & strata.kv.AcquireTaskRequest.$Shape} AcquireTaskRequest
+       * @throws {Error} If the payload is not a reader or valid buffer
+       * @throws {$protobuf.util.ProtocolError} If required fields are missing
+       */
+      AcquireTaskRequest.decode = function (reader, length, _end, _depth, _target) {
+        if (!(reader instanceof $Reader)) reader = $Reader.create(reader);
+        if (_depth === $undefined) _depth = 0;
+        if (_depth > $Reader.recursionLimit) throw $Error('max depth exceeded');
+        let end, message, value;
+        if (length === $undefined) end = reader.len;
+        else {
+          end = reader.pos + length;
+          if (end > reader.len) throw $RangeError('index out of range');
+          length = reader.len;
+          reader.len = end;
+        }
+        message = _target || new $root.strata.kv.AcquireTaskRequest();
+        while (reader.pos < end) {
+          let start = reader.pos;
+          let tag = reader.tag();
+          if (tag === _end) {
+            _end = $undefined;
+            break;
+          }
+          let wireType = tag & 7;
+          switch ((tag >>>= 3)) {
+            case 1: {
+              if (wireType !== 2) break;
+              if ((value = reader.stringVerify()).length) message.taskId = value;
+              else delete message.taskId;
+              continue;
+            }
+            case 2: {
+              if (wireType !== 2) break;
+              if ((value = reader.stringVerify()).length) message.owner = value;
+              else delete message.owner;
+              continue;
+            }
+          }
+          reader.skipType(wireType, _depth, tag);
+          if (!reader.discardUnknown) {
+            $util.makeProp(message, '$unknowns', false);
+            (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+          }
+        }
+        if (length !== $undefined) {
+          if (reader.pos !== end) throw $RangeError('index out of range');
+          reader.len = length;
+        }
+        if (_end !== $undefined) throw $Error('missing end group');
+        return message;
+      };
+
+      return AcquireTaskRequest;
+    })();
+
+    kv.AcquireTaskResponse = (function () {
+      /**
+       * Properties of an AcquireTaskResponse.
+       * @typedef {Object} strata.kv.AcquireTaskResponse.$Properties
+       * @property {strata.kv.ResponseHeader.$Properties|null} [header] AcquireTaskResponse header
+       * @property {number|Long|null} [epoch] AcquireTaskResponse epoch
+       * @property {number|Long|null} [seq] AcquireTaskResponse seq
+       * @property {Array.<strata.kv.TaskOffset.$Properties>|null} [offsets] AcquireTaskResponse offsets
+       * @property {number|Long|null} [snapshotIndex] AcquireTaskResponse snapshotIndex
+       * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+       */
+
+      /**
+       * Properties of an AcquireTaskResponse.
+       * @memberof strata.kv
+       * @interface IAcquireTaskResponse
+       * @augments strata.kv.AcquireTaskResponse.$Properties
+       * @deprecated Use strata.kv.AcquireTaskResponse.$Properties instead.
+       */
+
+      /**
+       * Shape of an AcquireTaskResponse.
+       * @typedef {strata.kv.AcquireTaskResponse.$Properties} strata.kv.AcquireTaskResponse.$Shape
+       */
+
+      /**
+       * Constructs a new AcquireTaskResponse.
+       * @memberof strata.kv
+       * @classdesc Represents an AcquireTaskResponse.
+       * @constructor
+       * @param {strata.kv.AcquireTaskResponse.$Properties=} [properties] Properties to set
+       * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+       */
+      const AcquireTaskResponse = function (properties) {
+        this.offsets = [];
+        if (properties)
+          for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+            if (properties[keys[i]] != null && keys[i] !== '__proto__')
+              this[keys[i]] = properties[keys[i]];
+      };
+
+      /**
+       * AcquireTaskResponse header.
+       * @member {strata.kv.ResponseHeader.$Properties|null|undefined} header
+       * @memberof strata.kv.AcquireTaskResponse
+       * @instance
+       */
+      AcquireTaskResponse.prototype.header = null;
+
+      /**
+       * AcquireTaskResponse epoch.
+       * @member {number|Long} epoch
+       * @memberof strata.kv.AcquireTaskResponse
+       * @instance
+       */
+      AcquireTaskResponse.prototype.epoch = $util.Long ? $util.Long.fromBits(0, 0, true) : 0;
+
+      /**
+       * AcquireTaskResponse seq.
+       * @member {number|Long} seq
+       * @memberof strata.kv.AcquireTaskResponse
+       * @instance
+       */
+      AcquireTaskResponse.prototype.seq = $util.Long ? $util.Long.fromBits(0, 0, true) : 0;
+
+      /**
+       * AcquireTaskResponse offsets.
+       * @member {Array.<strata.kv.TaskOffset.$Properties>} offsets
+       * @memberof strata.kv.AcquireTaskResponse
+       * @instance
+       */
+      AcquireTaskResponse.prototype.offsets = $util.emptyArray;
+
+      /**
+       * AcquireTaskResponse snapshotIndex.
+       * @member {number|Long} snapshotIndex
+       * @memberof strata.kv.AcquireTaskResponse
+       * @instance
+       */
+      AcquireTaskResponse.prototype.snapshotIndex = $util.Long
+        ? $util.Long.fromBits(0, 0, true)
+        : 0;
+
+      /**
+       * Encodes the specified AcquireTaskResponse message. Does not implicitly {@link strata.kv.AcquireTaskResponse.verify|verify} messages.
+       * @function encode
+       * @memberof strata.kv.AcquireTaskResponse
+       * @static
+       * @param {strata.kv.AcquireTaskResponse.$Properties} message AcquireTaskResponse message or plain object to encode
+       * @param {$protobuf.Writer} [writer] Writer to encode to
+       * @returns {$protobuf.Writer} Writer
+       */
+      AcquireTaskResponse.encode = function (message, writer, _depth) {
+        if (!writer) writer = $Writer.create();
+        if (_depth === $undefined) _depth = 0;
+        if (_depth > $util.recursionLimit) throw $Error('max depth exceeded');
+        if (message.header != null && $Object.hasOwnProperty.call(message, 'header'))
+          $root.strata.kv.ResponseHeader.encode(
+            message.header,
+            writer.uint32(/* id 1, wireType 2 =*/ 10).fork(),
+            _depth + 1,
+          ).ldelim();
+        if (
+          message.epoch != null &&
+          $Object.hasOwnProperty.call(message, 'epoch') &&
+          (typeof message.epoch === 'object'
+            ? message.epoch.low || message.epoch.high
+            : message.epoch !== 0)
+        )
+          writer.uint32(/* id 2, wireType 0 =*/ 16).uint64(message.epoch);
+        if (
+          message.seq != null &&
+          $Object.hasOwnProperty.call(message, 'seq') &&
+          (typeof message.seq === 'object'
+            ? message.seq.low || message.seq.high
+            : message.seq !== 0)
+        )
+          writer.uint32(/* id 3, wireType 0 =*/ 24).uint64(message.seq);
+        if (message.offsets != null && message.offsets.length)
+          for (let i = 0; i < message.offsets.length; ++i)
+            $root.strata.kv.TaskOffset.encode(
+              message.offsets[i],
+              writer.uint32(/* id 4, wireType 2 =*/ 34).fork(),
+              _depth + 1,
+            ).ldelim();
+        if (
+          message.snapshotIndex != null &&
+          $Object.hasOwnProperty.call(message, 'snapshotIndex') &&
+          (typeof message.snapshotIndex === 'object'
+            ? message.snapshotIndex.low || message.snapshotIndex.high
+            : message.snapshotIndex !== 0)
+        )
+          writer.uint32(/* id 5, wireType 0 =*/ 40).uint64(message.snapshotIndex);
+        if (message.$unknowns != null && $Object.hasOwnProperty.call(message, '$unknowns'))
+          for (let i = 0; i < message.$unknowns.length; ++i) writer.raw(message.$unknowns[i]);
+        return writer;
+      };
+
+      /**
+       * Decodes an AcquireTaskResponse message from the specified reader or buffer.
+       * @function decode
+       * @memberof strata.kv.AcquireTaskResponse
+       * @static
+       * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+       * @param {number} [length] Message length if known beforehand
+       * @returns {strata.kv.AcquireTaskResponse & strata.kv.AcquireTaskResponse.$Shape} AcquireTaskResponse
+       * @throws {Error} If the payload is not a reader or valid buffer
+       * @throws {$protobuf.util.ProtocolError} If required fields are missing
+       */
+      AcquireTaskResponse.decode = function (reader, length, _end, _depth, _target) {
+        if (!(reader instanceof $Reader)) reader = $Reader.create(reader);
+        if (_depth === $undefined) _depth = 0;
+        if (_depth > $Reader.recursionLimit) throw $Error('max depth exceeded');
+        let end, message, value;
+        if (length === $undefined) end = reader.len;
+        else {
+          end = reader.pos + length;
+          if (end > reader.len) throw $RangeError('index out of range');
+          length = reader.len;
+          reader.len = end;
+        }
+        message = _target || new $root.strata.kv.AcquireTaskResponse();
+        while (reader.pos < end) {
+          let start = reader.pos;
+          let tag = reader.tag();
+          if (tag === _end) {
+            _end = $undefined;
+            break;
+          }
+          let wireType = tag & 7;
+          switch ((tag >>>= 3)) {
+            case 1: {
+              if (wireType !== 2) break;
+              message.header = $root.strata.kv.ResponseHeader.decode(
+                reader,
+                reader.size(),
+                $undefined,
+                _depth + 1,
+                message.header,
+              );
+              continue;
+            }
+            case 2: {
+              if (wireType !== 0) break;
+              if (
+                typeof (value = reader.uint64()) === 'object'
+                  ? value.low || value.high
+                  : value !== 0
+              )
+                message.epoch = value;
+              else delete message.epoch;
+              continue;
+            }
+            case 3: {
+              if (wireType !== 0) break;
+              if (
+                typeof (value = reader.uint64()) === 'object'
+                  ? value.low || value.high
+                  : value !== 0
+              )
+                message.seq = value;
+              else delete message.seq;
+              continue;
+            }
+            case 4: {
+              if (wireType !== 2) break;
+              if (!(message.offsets && message.offsets.length)) message.offsets = [];
+              message.offsets.push(
+                $root.strata.kv.TaskOffset.decode(reader, reader.size(), $undefined, _depth + 1),
+              );
+              continue;
+            }
+            case 5: {
+              if (wireType !== 0) break;
+              if (
+                typeof (value = reader.uint64()) === 'object'
+                  ? value.low || value.high
+                  : value !== 0
+              )
+                message.snapshotIndex = value;
+              else delete message.snapshotIndex;
+              continue;
+            }
+          }
+          reader.skipType(wireType, _depth, tag);
+          if (!reader.discardUnknown) {
+            $util.makeProp(message, '$unknowns', false);
+            (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+          }
+        }
+        if (length !== $undefined) {
+          if (reader.pos !== end) throw $RangeError('index out of range');
+          reader.len = length;
+        }
+        if (_end !== $undefined) throw $Error('missing end group');
+        return message;
+      };
+
+      return AcquireTaskResponse;
+    })();
+
+    kv.CommitCheckpointRequest = (function () {
+      /**
+       * Properties of a CommitCheckpointRequest.
+       * @typedef {Object} strata.kv.CommitCheckpointRequest.$Properties
+       * @property {string|null} [taskId] CommitCheckpointRequest taskId
+       * @property {number|Long|null} [epoch] CommitCheckpointRequest epoch
+       * @property {number|Long|null} [seq] CommitCheckpointRequest seq
+       * @property {Array.<strata.kv.RequestOp.$Properties>|null} [ops] CommitCheckpointRequest ops
+       * @property {Array.<strata.kv.TaskOffset.$Properties>|null} [offsets] CommitCheckpointRequest offsets
+       * @property {number|null} [stagedChunks] CommitCheckpointRequest stagedChunks
+       * @property {strata.kv.CheckpointStats.$Properties|null} [stats] CommitCheckpointRequest stats
+       * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+       */
+
+      /**
+       * Properties of a CommitCheckpointRequest.
+       * @memberof strata.kv
+       * @interface ICommitCheckpointRequest
+       * @augments strata.kv.CommitCheckpointRequest.$Properties
+       * @deprecated Use strata.kv.CommitCheckpointRequest.$Properties instead.
+       */
+
+      /**
+       * Shape of a CommitCheckpointRequest.
+       * @typedef {{
+       *   taskId?: string|null;
+       *   epoch?: number|Long|null;
+       *   seq?: number|Long|null;
+       *   ops?: Array.<strata.kv.RequestOp.$Shape>|null;
+       *   offsets?: Array.<strata.kv.TaskOffset.$Shape>|null;
+       *   stagedChunks?: number|null;
+       *   stats?: strata.kv.CheckpointStats.$Shape|null;
+       *   $unknowns?: Array.<Uint8Array>;
+       * }} strata.kv.CommitCheckpointRequest.$Shape
+       */
+
+      /**
+       * Constructs a new CommitCheckpointRequest.
+       * @memberof strata.kv
+       * @classdesc Represents a CommitCheckpointRequest.
+       * @constructor
+       * @param {strata.kv.CommitCheckpointRequest.$Properties=} [properties] Properties to set
+       * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+       */
+      const CommitCheckpointRequest = function (properties) {
+        this.ops = [];
+        this.offsets = [];
+        if (properties)
+          for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+            if (properties[keys[i]] != null && keys[i] !== '__proto__')
+              this[keys[i]] = properties[keys[i]];
+      };
+
+      /**
+       * CommitCheckpointRequest taskId.
+       * @member {string} taskId
+       * @memberof strata.kv.CommitCheckpointRequest
+       * @instance
+       */
+      CommitCheckpointRequest.prototype.taskId = '';
+
+      /**
+       * CommitCheckpointRequest epoch.
+       * @member {number|Long} epoch
+       * @memberof strata.kv.CommitCheckpointRequest
+       * @instance
+       */
+      CommitCheckpointRequest.prototype.epoch = $util.Long ? $util.Long.fromBits(0, 0, true) : 0;
+
+      /**
+       * CommitCheckpointRequest seq.
+       * @member {number|Long} seq
+       * @memberof strata.kv.CommitCheckpointRequest
+       * @instance
+       */
+      CommitCheckpointRequest.prototype.seq = $util.Long ? $util.Long.fromBits(0, 0, true) : 0;
+
+      /**
+       * CommitCheckpointRequest ops.
+       * @member {Array.<strata.kv.RequestOp.$Properties>} ops
+       * @memberof strata.kv.CommitCheckpointRequest
+       * @instance
+       */
+      CommitCheckpointRequest.prototype.ops = $util.emptyArray;
+
+      /**
+       * CommitCheckpointRequest offsets.
+       * @member {Array.<strata.kv.TaskOffset.$Properties>} offsets
+       * @memberof strata.kv.CommitCheckpointRequest
+       * @instance
+       */
+      CommitCheckpointRequest.prototype.offsets = $util.emptyArray;
+
+      /**
+       * CommitCheckpointRequest stagedChunks.
+       * @member {number} stagedChunks
+       * @memberof strata.kv.CommitCheckpointRequest
+       * @instance
+       */
+      CommitCheckpointRequest.prototype.stagedChunks = 0;
+
+      /**
+       * CommitCheckpointRequest stats.
+       * @member {strata.kv.CheckpointStats.$Properties|null|undefined} stats
+       * @memberof strata.kv.CommitCheckpointRequest
+       * @instance
+       */
+      CommitCheckpointRequest.prototype.stats = null;
+
+      /**
+       * Encodes the specified CommitCheckpointRequest message. Does not implicitly {@link strata.kv.CommitCheckpointRequest.verify|verify} messages.
+       * @function encode
+       * @memberof strata.kv.CommitCheckpointRequest
+       * @static
+       * @param {strata.kv.CommitCheckpointRequest.$Properties} message CommitCheckpointRequest message or plain object to encode
+       * @param {$protobuf.Writer} [writer] Writer to encode to
+       * @returns {$protobuf.Writer} Writer
+       */
+      CommitCheckpointRequest.encode = function (message, writer, _depth) {
+        if (!writer) writer = $Writer.create();
+        if (_depth === $undefined) _depth = 0;
+        if (_depth > $util.recursionLimit) throw $Error('max depth exceeded');
+        if (
+          message.taskId != null &&
+          $Object.hasOwnProperty.call(message, 'taskId') &&
+          message.taskId !== ''
+        )
+          writer.uint32(/* id 1, wireType 2 =*/ 10).string(message.taskId);
+        if (
+          message.epoch != null &&
+          $Object.hasOwnProperty.call(message, 'epoch') &&
+          (typeof message.epoch === 'object'
+            ? message.epoch.low || message.epoch.high
+            : message.epoch !== 0)
+        )
+          writer.uint32(/* id 2, wireType 0 =*/ 16).uint64(message.epoch);
+        if (
+          message.seq != null &&
+          $Object.hasOwnProperty.call(message, 'seq') &&
+          (typeof message.seq === 'object'
+            ? message.seq.low || message.seq.high
+            : message.seq !== 0)
+        )
+          writer.uint32(/* id 3, wireType 0 =*/ 24).uint64(message.seq);
+        if (message.ops != null && message.ops.length)
+          for (let i = 0; i < message.ops.length; ++i)
+            $root.strata.kv.RequestOp.encode(
+              message.ops[i],
+              writer.uint32(/* id 4, wireType 2 =*/ 34).fork(),
+              _depth + 1,
+            ).ldelim();
+        if (message.offsets != null && message.offsets.length)
+          for (let i = 0; i < message.offsets.length; ++i)
+            $root.strata.kv.TaskOffset.encode(
+              message.offsets[i],
+              writer.uint32(/* id 5, wireType 2 =*/ 42).fork(),
+              _depth + 1,
+            ).ldelim();
+        if (
+          message.stagedChunks != null &&
+          $Object.hasOwnProperty.call(message, 'stagedChunks') &&
+          message.stagedChunks !== 0
+        )
+          writer.uint32(/* id 6, wireType 0 =*/ 48).uint32(message.stagedChunks);
+        if (message.stats != null && $Object.hasOwnProperty.call(message, 'stats'))
+          $root.strata.kv.CheckpointStats.encode(
+            message.stats,
+            writer.uint32(/* id 7, wireType 2 =*/ 58).fork(),
+            _depth + 1,
+          ).ldelim();
+        if (message.$unknowns != null && $Object.hasOwnProperty.call(message, '$unknowns'))
+          for (let i = 0; i < message.$unknowns.length; ++i) writer.raw(message.$unknowns[i]);
+        return writer;
+      };
+
+      /**
+       * Decodes a CommitCheckpointRequest message from the specified reader or buffer.
+       * @function decode
+       * @memberof strata.kv.CommitCheckpointRequest
+       * @static
+       * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+       * @param {number} [length] Message length if known beforehand
+       * @returns {strata.kv.CommitCheckpointRequest & strata.kv.CommitCheckpointRequest.$Shape} CommitCheckpointRequest
+       * @throws {Error} If the payload is not a reader or valid buffer
+       * @throws {$protobuf.util.ProtocolError} If required fields are missing
+       */
+      CommitCheckpointRequest.decode = function (reader, length, _end, _depth, _target) {
+        if (!(reader instanceof $Reader)) reader = $Reader.create(reader);
+        if (_depth === $undefined) _depth = 0;
+        if (_depth > $Reader.recursionLimit) throw $Error('max depth exceeded');
+        let end, message, value;
+        if (length === $undefined) end = reader.len;
+        else {
+          end = reader.pos + length;
+          if (end > reader.len) throw $RangeError('index out of range');
+          length = reader.len;
+          reader.len = end;
+        }
+        message = _target || new $root.strata.kv.CommitCheckpointRequest();
+        while (reader.pos < end) {
+          let start = reader.pos;
+          let tag = reader.tag();
+          if (tag === _end) {
+            _end = $undefined;
+            break;
+          }
+          let wireType = tag & 7;
+          switch ((tag >>>= 3)) {
+            case 1: {
+              if (wireType !== 2) break;
+              if ((value = reader.stringVerify()).length) message.taskId = value;
+              else delete message.taskId;
+              continue;
+            }
+            case 2: {
+              if (wireType !== 0) break;
+              if (
+                typeof (value = reader.uint64()) === 'object'
+                  ? value.low || value.high
+                  : value !== 0
+              )
+                message.epoch = value;
+              else delete message.epoch;
+              continue;
+            }
+            case 3: {
+              if (wireType !== 0) break;
+              if (
+                typeof (value = reader.uint64()) === 'object'
+                  ? value.low || value.high
+                  : value !== 0
+              )
+                message.seq = value;
+              else delete message.seq;
+              continue;
+            }
+            case 4: {
+              if (wireType !== 2) break;
+              if (!(message.ops && message.ops.length)) message.ops = [];
+              message.ops.push(
+                $root.strata.kv.RequestOp.decode(reader, reader.size(), $undefined, _depth + 1),
+              );
+              continue;
+            }
+            case 5: {
+              if (wireType !== 2) break;
+              if (!(message.offsets && message.offsets.length)) message.offsets = [];
+              message.offsets.push(
+                $root.strata.kv.TaskOffset.decode(reader, reader.size(), $undefined, _depth + 1),
+              );
+              continue;
+            }
+            case 6: {
+              if (wireType !== 0) break;
+              if ((value = reader.uint32())) message.stagedChunks = value;
+              else delete message.stagedChunks;
+              continue;
+            }
+            case 7: {
+              if (wireType !== 2) break;
+              message.stats = $root.strata.kv.CheckpointStats.decode(
+                reader,
+                reader.size(),
+                $undefined,
+                _depth + 1,
+                message.stats,
+              );
+              continue;
+            }
+          }
+          reader.skipType(wireType, _depth, tag);
+          if (!reader.discardUnknown) {
+            $util.makeProp(message, '$unknowns', false);
+            (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+          }
+        }
+        if (length !== $undefined) {
+          if (reader.pos !== end) throw $RangeError('index out of range');
+          reader.len = length;
+        }
+        if (_end !== $undefined) throw $Error('missing end group');
+        return message;
+      };
+
+      return CommitCheckpointRequest;
+    })();
+
+    kv.CommitCheckpointResponse = (function () {
+      /**
+       * Properties of a CommitCheckpointResponse.
+       * @typedef {Object} strata.kv.CommitCheckpointResponse.$Properties
+       * @property {strata.kv.ResponseHeader.$Properties|null} [header] CommitCheckpointResponse header
+       * @property {number|Long|null} [epoch] CommitCheckpointResponse epoch
+       * @property {number|Long|null} [seq] CommitCheckpointResponse seq
+       * @property {number|Long|null} [snapshotIndex] CommitCheckpointResponse snapshotIndex
+       * @property {boolean|null} [deduplicated] CommitCheckpointResponse deduplicated
+       * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+       */
+
+      /**
+       * Properties of a CommitCheckpointResponse.
+       * @memberof strata.kv
+       * @interface ICommitCheckpointResponse
+       * @augments strata.kv.CommitCheckpointResponse.$Properties
+       * @deprecated Use strata.kv.CommitCheckpointResponse.$Properties instead.
+       */
+
+      /**
+       * Shape of a CommitCheckpointResponse.
+       * @typedef {strata.kv.CommitCheckpointResponse.$Properties} strata.kv.CommitCheckpointResponse.$Shape
+       */
+
+      /**
+       * Constructs a new CommitCheckpointResponse.
+       * @memberof strata.kv
+       * @classdesc Represents a CommitCheckpointResponse.
+       * @constructor
+       * @param {strata.kv.CommitCheckpointResponse.$Properties=} [properties] Properties to set
+       * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+       */
+      const CommitCheckpointResponse = function (properties) {
+        if (properties)
+          for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+            if (properties[keys[i]] != null && keys[i] !== '__proto__')
+              this[keys[i]] = properties[keys[i]];
+      };
+
+      /**
+       * CommitCheckpointResponse header.
+       * @member {strata.kv.ResponseHeader.$Properties|null|undefined} header
+       * @memberof strata.kv.CommitCheckpointResponse
+       * @instance
+       */
+      CommitCheckpointResponse.prototype.header = null;
+
+      /**
+       * CommitCheckpointResponse epoch.
+       * @member {number|Long} epoch
+       * @memberof strata.kv.CommitCheckpointResponse
+       * @instance
+       */
+      CommitCheckpointResponse.prototype.epoch = $util.Long ? $util.Long.fromBits(0, 0, true) : 0;
+
+      /**
+       * CommitCheckpointResponse seq.
+       * @member {number|Long} seq
+       * @memberof strata.kv.CommitCheckpointResponse
+       * @instance
+       */
+      CommitCheckpointResponse.prototype.seq = $util.Long ? $util.Long.fromBits(0, 0, true) : 0;
+
+      /**
+       * CommitCheckpointResponse snapshotIndex.
+       * @member {number|Long} snapshotIndex
+       * @memberof strata.kv.CommitCheckpointResponse
+       * @instance
+       */
+      CommitCheckpointResponse.prototype.snapshotIndex = $util.Long
+        ? $util.Long.fromBits(0, 0, true)
+        : 0;
+
+      /**
+       * CommitCheckpointResponse deduplicated.
+       * @member {boolean} deduplicated
+       * @memberof strata.kv.CommitCheckpointResponse
+       * @instance
+       */
+      CommitCheckpointResponse.prototype.deduplicated = false;
+
+      /**
+       * Encodes the specified CommitCheckpointResponse message. Does not implicitly {@link strata.kv.CommitCheckpointResponse.verify|verify} messages.
+       * @function encode
+       * @memberof strata.kv.CommitCheckpointResponse
+       * @static
+       * @param {strata.kv.CommitCheckpointResponse.$Properties} message CommitCheckpointResponse message or plain object to encode
+       * @param {$protobuf.Writer} [writer] Writer to encode to
+       * @returns {$protobuf.Writer} Writer
+       */
+      CommitCheckpointResponse.encode = function (message, writer, _depth) {
+        if (!writer) writer = $Writer.create();
+        if (_depth === $undefined) _depth = 0;
+        if (_depth > $util.recursionLimit) throw $Error('max depth exceeded');
+        if (message.header != null && $Object.hasOwnProperty.call(message, 'header'))
+          $root.strata.kv.ResponseHeader.encode(
+            message.header,
+            writer.uint32(/* id 1, wireType 2 =*/ 10).fork(),
+            _depth + 1,
+          ).ldelim();
+        if (
+          message.epoch != null &&
+          $Object.hasOwnProperty.call(message, 'epoch') &&
+          (typeof message.epoch === 'object'
+            ? message.epoch.low || message.epoch.high
+            : message.epoch !== 0)
+        )
+          writer.uint32(/* id 2, wireType 0 =*/ 16).uint64(message.epoch);
+        if (
+          message.seq != null &&
+          $Object.hasOwnProperty.call(message, 'seq') &&
+          (typeof message.seq === 'object'
+            ? message.seq.low || message.seq.high
+            : message.seq !== 0)
+        )
+          writer.uint32(/* id 3, wireType 0 =*/ 24).uint64(message.seq);
+        if (
+          message.snapshotIndex != null &&
+          $Object.hasOwnProperty.call(message, 'snapshotIndex') &&
+          (typeof message.snapshotIndex === 'object'
+            ? message.snapshotIndex.low || message.snapshotIndex.high
+            : message.snapshotIndex !== 0)
+        )
+          writer.uint32(/* id 4, wireType 0 =*/ 32).uint64(message.snapshotIndex);
+        if (
+          message.deduplicated != null &&
+          $Object.hasOwnProperty.call(message, 'deduplicated') &&
+          message.deduplicated !== false
+        )
+          writer.uint32(/* id 5, wireType 0 =*/ 40).bool(message.deduplicated);
+        if (message.$unknowns != null && $Object.hasOwnProperty.call(message, '$unknowns'))
+          for (let i = 0; i < message.$unknowns.length; ++i) writer.raw(message.$unknowns[i]);
+        return writer;
+      };
+
+      /**
+       * Decodes a CommitCheckpointResponse message from the specified reader or buffer.
+       * @function decode
+       * @memberof strata.kv.CommitCheckpointResponse
+       * @static
+       * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+       * @param {number} [length] Message length if known beforehand
+       * @returns {strata.kv.CommitCheckpointResponse & strata.kv.CommitCheckpointResponse.$Shape} CommitCheckpointResponse
+       * @throws {Error} If the payload is not a reader or valid buffer
+       * @throws {$protobuf.util.ProtocolError} If required fields are missing
+       */
+      CommitCheckpointResponse.decode = function (reader, length, _end, _depth, _target) {
+        if (!(reader instanceof $Reader)) reader = $Reader.create(reader);
+        if (_depth === $undefined) _depth = 0;
+        if (_depth > $Reader.recursionLimit) throw $Error('max depth exceeded');
+        let end, message, value;
+        if (length === $undefined) end = reader.len;
+        else {
+          end = reader.pos + length;
+          if (end > reader.len) throw $RangeError('index out of range');
+          length = reader.len;
+          reader.len = end;
+        }
+        message = _target || new $root.strata.kv.CommitCheckpointResponse();
+        while (reader.pos < end) {
+          let start = reader.pos;
+          let tag = reader.tag();
+          if (tag === _end) {
+            _end = $undefined;
+            break;
+          }
+          let wireType = tag & 7;
+          switch ((tag >>>= 3)) {
+            case 1: {
+              if (wireType !== 2) break;
+              message.header = $root.strata.kv.ResponseHeader.decode(
+                reader,
+                reader.size(),
+                $undefined,
+                _depth + 1,
+                message.header,
+              );
+              continue;
+            }
+            case 2: {
+              if (wireType !== 0) break;
+              if (
+                typeof (value = reader.uint64()) === 'object'
+                  ? value.low || value.high
+                  : value !== 0
+              )
+                message.epoch = value;
+              else delete message.epoch;
+              continue;
+            }
+            case 3: {
+              if (wireType !== 0) break;
+              if (
+                typeof (value = reader.uint64()) === 'object'
+                  ? value.low || value.high
+                  : value !== 0
+              )
+                message.seq = value;
+              else delete message.seq;
+              continue;
+            }
+            case 4: {
+              if (wireType !== 0) break;
+              if (
+                typeof (value = reader.uint64()) === 'object'
+                  ? value.low || value.high
+                  : value !== 0
+              )
+                message.snapshotIndex = value;
+              else delete message.snapshotIndex;
+              continue;
+            }
+            case 5: {
+              if (wireType !== 0) break;
+              if ((value = reader.bool())) message.deduplicated = value;
+              else delete message.deduplicated;
+              continue;
+            }
+          }
+          reader.skipType(wireType, _depth, tag);
+          if (!reader.discardUnknown) {
+            $util.makeProp(message, '$unknowns', false);
+            (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+          }
+        }
+        if (length !== $undefined) {
+          if (reader.pos !== end) throw $RangeError('index out of range');
+          reader.len = length;
+        }
+        if (_end !== $undefined) throw $Error('missing end group');
+        return message;
+      };
+
+      return CommitCheckpointResponse;
+    })();
+
+    kv.StageCheckpointRequest = (function () {
+      /**
+       * Properties of a StageCheckpointRequest.
+       * @typedef {Object} strata.kv.StageCheckpointRequest.$Properties
+       * @property {string|null} [taskId] StageCheckpointRequest taskId
+       * @property {number|Long|null} [epoch] StageCheckpointRequest epoch
+       * @property {number|Long|null} [seq] StageCheckpointRequest seq
+       * @property {number|null} [chunk] StageCheckpointRequest chunk
+       * @property {Array.<strata.kv.RequestOp.$Properties>|null} [ops] StageCheckpointRequest ops
+       * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+       */
+
+      /**
+       * Properties of a StageCheckpointRequest.
+       * @memberof strata.kv
+       * @interface IStageCheckpointRequest
+       * @augments strata.kv.StageCheckpointRequest.$Properties
+       * @deprecated Use strata.kv.StageCheckpointRequest.$Properties instead.
+       */
+
+      /**
+       * Shape of a StageCheckpointRequest.
+       * @typedef {{
+       *   taskId?: string|null;
+       *   epoch?: number|Long|null;
+       *   seq?: number|Long|null;
+       *   chunk?: number|null;
+       *   ops?: Array.<strata.kv.RequestOp.$Shape>|null;
+       *   $unknowns?: Array.<Uint8Array>;
+       * }} strata.kv.StageCheckpointRequest.$Shape
+       */
+
+      /**
+       * Constructs a new StageCheckpointRequest.
+       * @memberof strata.kv
+       * @classdesc Represents a StageCheckpointRequest.
+       * @constructor
+       * @param {strata.kv.StageCheckpointRequest.$Properties=} [properties] Properties to set
+       * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+       */
+      const StageCheckpointRequest = function (properties) {
+        this.ops = [];
+        if (properties)
+          for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+            if (properties[keys[i]] != null && keys[i] !== '__proto__')
+              this[keys[i]] = properties[keys[i]];
+      };
+
+      /**
+       * StageCheckpointRequest taskId.
+       * @member {string} taskId
+       * @memberof strata.kv.StageCheckpointRequest
+       * @instance
+       */
+      StageCheckpointRequest.prototype.taskId = '';
+
+      /**
+       * StageCheckpointRequest epoch.
+       * @member {number|Long} epoch
+       * @memberof strata.kv.StageCheckpointRequest
+       * @instance
+       */
+      StageCheckpointRequest.prototype.epoch = $util.Long ? $util.Long.fromBits(0, 0, true) : 0;
+
+      /**
+       * StageCheckpointRequest seq.
+       * @member {number|Long} seq
+       * @memberof strata.kv.StageCheckpointRequest
+       * @instance
+       */
+      StageCheckpointRequest.prototype.seq = $util.Long ? $util.Long.fromBits(0, 0, true) : 0;
+
+      /**
+       * StageCheckpointRequest chunk.
+       * @member {number} chunk
+       * @memberof strata.kv.StageCheckpointRequest
+       * @instance
+       */
+      StageCheckpointRequest.prototype.chunk = 0;
+
+      /**
+       * StageCheckpointRequest ops.
+       * @member {Array.<strata.kv.RequestOp.$Properties>} ops
+       * @memberof strata.kv.StageCheckpointRequest
+       * @instance
+       */
+      StageCheckpointRequest.prototype.ops = $util.emptyArray;
+
+      /**
+       * Encodes the specified StageCheckpointRequest message. Does not implicitly {@link strata.kv.StageCheckpointRequest.verify|verify} messages.
+       * @function encode
+       * @memberof strata.kv.StageCheckpointRequest
+       * @static
+       * @param {strata.kv.StageCheckpointRequest.$Properties} message StageCheckpointRequest message or plain object to encode
+       * @param {$protobuf.Writer} [writer] Writer to encode to
+       * @returns {$protobuf.Writer} Writer
+       */
+      StageCheckpointRequest.encode = function (message, writer, _depth) {
+        if (!writer) writer = $Writer.create();
+        if (_depth === $undefined) _depth = 0;
+        if (_depth > $util.recursionLimit) throw $Error('max depth exceeded');
+        if (
+          message.taskId != null &&
+          $Object.hasOwnProperty.call(message, 'taskId') &&
+          message.taskId !== ''
+        )
+          writer.uint32(/* id 1, wireType 2 =*/ 10).string(message.taskId);
+        if (
+          message.epoch != null &&
+          $Object.hasOwnProperty.call(message, 'epoch') &&
+          (typeof message.epoch === 'object'
+            ? message.epoch.low || message.epoch.high
+            : message.epoch !== 0)
+        )
+          writer.uint32(/* id 2, wireType 0 =*/ 16).uint64(message.epoch);
+        if (
+          message.seq != null &&
+          $Object.hasOwnProperty.call(message, 'seq') &&
+          (typeof message.seq === 'object'
+            ? message.seq.low || message.seq.high
+            : message.seq !== 0)
+        )
+          writer.uint32(/* id 3, wireType 0 =*/ 24).uint64(message.seq);
+        if (
+          message.chunk != null &&
+          $Object.hasOwnProperty.call(message, 'chunk') &&
+          message.chunk !== 0
+        )
+          writer.uint32(/* id 4, wireType 0 =*/ 32).uint32(message.chunk);
+        if (message.ops != null && message.ops.length)
+          for (let i = 0; i < message.ops.length; ++i)
+            $root.strata.kv.RequestOp.encode(
+              message.ops[i],
+              writer.uint32(/* id 5, wireType 2 =*/ 42).fork(),
+              _depth + 1,
+            ).ldelim();
+        if (message.$unknowns != null && $Object.hasOwnProperty.call(message, '$unknowns'))
+          for (let i = 0; i < message.$unknowns.length; ++i) writer.raw(message.$unknowns[i]);
+        return writer;
+      };
+
+      /**
+       * Decodes a StageCheckpointRequest message from the specified reader or buffer.
+       * @function decode
+       * @memberof strata.kv.StageCheckpointRequest
+       * @static
+       * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+       * @param {number} [length] Message length if known beforehand
+       * @returns {strata.kv.StageCheckpointRequest & strata.kv.StageCheckpointRequest.$Shape} StageCheckpointRequest
+       * @throws {Error} If the payload is not a reader or valid buffer
+       * @throws {$protobuf.util.ProtocolError} If required fields are missing
+       */
+      StageCheckpointRequest.decode = function (reader, length, _end, _depth, _target) {
+        if (!(reader instanceof $Reader)) reader = $Reader.create(reader);
+        if (_depth === $undefined) _depth = 0;
+        if (_depth > $Reader.recursionLimit) throw $Error('max depth exceeded');
+        let end, message, value;
+        if (length === $undefined) end = reader.len;
+        else {
+          end = reader.pos + length;
+          if (end > reader.len) throw $RangeError('index out of range');
+          length = reader.len;
+          reader.len = end;
+        }
+        message = _target || new $root.strata.kv.StageCheckpointRequest();
+        while (reader.pos < end) {
+          let start = reader.pos;
+          let tag = reader.tag();
+          if (tag === _end) {
+            _end = $undefined;
+            break;
+          }
+          let wireType = tag & 7;
+          switch ((tag >>>= 3)) {
+            case 1: {
+              if (wireType !== 2) break;
+              if ((value = reader.stringVerify()).length) message.taskId = value;
+              else delete message.taskId;
+              continue;
+            }
+            case 2: {
+              if (wireType !== 0) break;
+              if (
+                typeof (value = reader.uint64()) === 'object'
+                  ? value.low || value.high
+                  : value !== 0
+              )
+                message.epoch = value;
+              else delete message.epoch;
+              continue;
+            }
+            case 3: {
+              if (wireType !== 0) break;
+              if (
+                typeof (value = reader.uint64()) === 'object'
+                  ? value.low || value.high
+                  : value !== 0
+              )
+                message.seq = value;
+              else delete message.seq;
+              continue;
+            }
+            case 4: {
+              if (wireType !== 0) break;
+              if ((value = reader.uint32())) message.chunk = value;
+              else delete message.chunk;
+              continue;
+            }
+            case 5: {
+              if (wireType !== 2) break;
+              if (!(message.ops && message.ops.length)) message.ops = [];
+              message.ops.push(
+                $root.strata.kv.RequestOp.decode(reader, reader.size(), $undefined, _depth + 1),
+              );
+              continue;
+            }
+          }
+          reader.skipType(wireType, _depth, tag);
+          if (!reader.discardUnknown) {
+            $util.makeProp(message, '$unknowns', false);
+            (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+          }
+        }
+        if (length !== $undefined) {
+          if (reader.pos !== end) throw $RangeError('index out of range');
+          reader.len = length;
+        }
+        if (_end !== $undefined) throw $Error('missing end group');
+        return message;
+      };
+
+      return StageCheckpointRequest;
+    })();
+
+    kv.StageCheckpointResponse = (function () {
+      /**
+       * Properties of a StageCheckpointResponse.
+       * @typedef {Object} strata.kv.StageCheckpointResponse.$Properties
+       * @property {strata.kv.ResponseHeader.$Properties|null} [header] StageCheckpointResponse header
+       * @property {number|null} [chunk] StageCheckpointResponse chunk
+       * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+       */
+
+      /**
+       * Properties of a StageCheckpointResponse.
+       * @memberof strata.kv
+       * @interface IStageCheckpointResponse
+       * @augments strata.kv.StageCheckpointResponse.$Properties
+       * @deprecated Use strata.kv.StageCheckpointResponse.$Properties instead.
+       */
+
+      /**
+       * Shape of a StageCheckpointResponse.
+       * @typedef {strata.kv.StageCheckpointResponse.$Properties} strata.kv.StageCheckpointResponse.$Shape
+       */
+
+      /**
+       * Constructs a new StageCheckpointResponse.
+       * @memberof strata.kv
+       * @classdesc Represents a StageCheckpointResponse.
+       * @constructor
+       * @param {strata.kv.StageCheckpointResponse.$Properties=} [properties] Properties to set
+       * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+       */
+      const StageCheckpointResponse = function (properties) {
+        if (properties)
+          for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+            if (properties[keys[i]] != null && keys[i] !== '__proto__')
+              this[keys[i]] = properties[keys[i]];
+      };
+
+      /**
+       * StageCheckpointResponse header.
+       * @member {strata.kv.ResponseHeader.$Properties|null|undefined} header
+       * @memberof strata.kv.StageCheckpointResponse
+       * @instance
+       */
+      StageCheckpointResponse.prototype.header = null;
+
+      /**
+       * StageCheckpointResponse chunk.
+       * @member {number} chunk
+       * @memberof strata.kv.StageCheckpointResponse
+       * @instance
+       */
+      StageCheckpointResponse.prototype.chunk = 0;
+
+      /**
+       * Encodes the specified StageCheckpointResponse message. Does not implicitly {@link strata.kv.StageCheckpointResponse.verify|verify} messages.
+       * @function encode
+       * @memberof strata.kv.StageCheckpointResponse
+       * @static
+       * @param {strata.kv.StageCheckpointResponse.$Properties} message StageCheckpointResponse message or plain object to encode
+       * @param {$protobuf.Writer} [writer] Writer to encode to
+       * @returns {$protobuf.Writer} Writer
+       */
+      StageCheckpointResponse.encode = function (message, writer, _depth) {
+        if (!writer) writer = $Writer.create();
+        if (_depth === $undefined) _depth = 0;
+        if (_depth > $util.recursionLimit) throw $Error('max depth exceeded');
+        if (message.header != null && $Object.hasOwnProperty.call(message, 'header'))
+          $root.strata.kv.ResponseHeader.encode(
+            message.header,
+            writer.uint32(/* id 1, wireType 2 =*/ 10).fork(),
+            _depth + 1,
+          ).ldelim();
+        if (
+          message.chunk != null &&
+          $Object.hasOwnProperty.call(message, 'chunk') &&
+          message.chunk !== 0
+        )
+          writer.uint32(/* id 2, wireType 0 =*/ 16).uint32(message.chunk);
+        if (message.$unknowns != null && $Object.hasOwnProperty.call(message, '$unknowns'))
+          for (let i = 0; i < message.$unknowns.length; ++i) writer.raw(message.$unknowns[i]);
+        return writer;
+      };
+
+      /**
+       * Decodes a StageCheckpointResponse message from the specified reader or buffer.
+       * @function decode
+       * @memberof strata.kv.StageCheckpointResponse
+       * @static
+       * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+       * @param {number} [length] Message length if known beforehand
+       * @returns {strata.kv.StageCheckpointResponse & strata.kv.StageCheckpointResponse.$Shape} StageCheckpointResponse
+       * @throws {Error} If the payload is not a reader or valid buffer
+       * @throws {$protobuf.util.ProtocolError} If required fields are missing
+       */
+      StageCheckpointResponse.decode = function (reader, length, _end, _depth, _target) {
+        if (!(reader instanceof $Reader)) reader = $Reader.create(reader);
+        if (_depth === $undefined) _depth = 0;
+        if (_depth > $Reader.recursionLimit) throw $Error('max depth exceeded');
+        let end, message, value;
+        if (length === $undefined) end = reader.len;
+        else {
+          end = reader.pos + length;
+          if (end > reader.len) throw $RangeError('index out of range');
+          length = reader.len;
+          reader.len = end;
+        }
+        message = _target || new $root.strata.kv.StageCheckpointResponse();
+        while (reader.pos < end) {
+          let start = reader.pos;
+          let tag = reader.tag();
+          if (tag === _end) {
+            _end = $undefined;
+            break;
+          }
+          let wireType = tag & 7;
+          switch ((tag >>>= 3)) {
+            case 1: {
+              if (wireType !== 2) break;
+              message.header = $root.strata.kv.ResponseHeader.decode(
+                reader,
+                reader.size(),
+                $undefined,
+                _depth + 1,
+                message.header,
+              );
+              continue;
+            }
+            case 2: {
+              if (wireType !== 0) break;
+              if ((value = reader.uint32())) message.chunk = value;
+              else delete message.chunk;
+              continue;
+            }
+          }
+          reader.skipType(wireType, _depth, tag);
+          if (!reader.discardUnknown) {
+            $util.makeProp(message, '$unknowns', false);
+            (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+          }
+        }
+        if (length !== $undefined) {
+          if (reader.pos !== end) throw $RangeError('index out of range');
+          reader.len = length;
+        }
+        if (_end !== $undefined) throw $Error('missing end group');
+        return message;
+      };
+
+      return StageCheckpointResponse;
+    })();
+
+    kv.StagedChunk = (function () {
+      /**
+       * Properties of a StagedChunk.
+       * @typedef {Object} strata.kv.StagedChunk.$Properties
+       * @property {Array.<strata.kv.RequestOp.$Properties>|null} [ops] StagedChunk ops
+       * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+       */
+
+      /**
+       * Properties of a StagedChunk.
+       * @memberof strata.kv
+       * @interface IStagedChunk
+       * @augments strata.kv.StagedChunk.$Properties
+       * @deprecated Use strata.kv.StagedChunk.$Properties instead.
+       */
+
+      /**
+       * Shape of a StagedChunk.
+       * @typedef {{
+       *   ops?: Array.<strata.kv.RequestOp.$Shape>|null;
+       *   $unknowns?: Array.<Uint8Array>;
+       * }} strata.kv.StagedChunk.$Shape
+       */
+
+      /**
+       * Constructs a new StagedChunk.
+       * @memberof strata.kv
+       * @classdesc Represents a StagedChunk.
+       * @constructor
+       * @param {strata.kv.StagedChunk.$Properties=} [properties] Properties to set
+       * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+       */
+      const StagedChunk = function (properties) {
+        this.ops = [];
+        if (properties)
+          for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+            if (properties[keys[i]] != null && keys[i] !== '__proto__')
+              this[keys[i]] = properties[keys[i]];
+      };
+
+      /**
+       * StagedChunk ops.
+       * @member {Array.<strata.kv.RequestOp.$Properties>} ops
+       * @memberof strata.kv.StagedChunk
+       * @instance
+       */
+      StagedChunk.prototype.ops = $util.emptyArray;
+
+      /**
+       * Encodes the specified StagedChunk message. Does not implicitly {@link strata.kv.StagedChunk.verify|verify} messages.
+       * @function encode
+       * @memberof strata.kv.StagedChunk
+       * @static
+       * @param {strata.kv.StagedChunk.$Properties} message StagedChunk message or plain object to encode
+       * @param {$protobuf.Writer} [writer] Writer to encode to
+       * @returns {$protobuf.Writer} Writer
+       */
+      StagedChunk.encode = function (message, writer, _depth) {
+        if (!writer) writer = $Writer.create();
+        if (_depth === $undefined) _depth = 0;
+        if (_depth > $util.recursionLimit) throw $Error('max depth exceeded');
+        if (message.ops != null && message.ops.length)
+          for (let i = 0; i < message.ops.length; ++i)
+            $root.strata.kv.RequestOp.encode(
+              message.ops[i],
+              writer.uint32(/* id 1, wireType 2 =*/ 10).fork(),
+              _depth + 1,
+            ).ldelim();
+        if (message.$unknowns != null && $Object.hasOwnProperty.call(message, '$unknowns'))
+          for (let i = 0; i < message.$unknowns.length; ++i) writer.raw(message.$unknowns[i]);
+        return writer;
+      };
+
+      /**
+       * Decodes a StagedChunk message from the specified reader or buffer.
+       * @function decode
+       * @memberof strata.kv.StagedChunk
+       * @static
+       * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+       * @param {number} [length] Message length if known beforehand
+       * @returns {strata.kv.StagedChunk & strata.kv.StagedChunk.$Shape} StagedChunk
+       * @throws {Error} If the payload is not a reader or valid buffer
+       * @throws {$protobuf.util.ProtocolError} If required fields are missing
+       */
+      StagedChunk.decode = function (reader, length, _end, _depth, _target) {
+        if (!(reader instanceof $Reader)) reader = $Reader.create(reader);
+        if (_depth === $undefined) _depth = 0;
+        if (_depth > $Reader.recursionLimit) throw $Error('max depth exceeded');
+        let end, message;
+        if (length === $undefined) end = reader.len;
+        else {
+          end = reader.pos + length;
+          if (end > reader.len) throw $RangeError('index out of range');
+          length = reader.len;
+          reader.len = end;
+        }
+        message = _target || new $root.strata.kv.StagedChunk();
+        while (reader.pos < end) {
+          let start = reader.pos;
+          let tag = reader.tag();
+          if (tag === _end) {
+            _end = $undefined;
+            break;
+          }
+          let wireType = tag & 7;
+          switch ((tag >>>= 3)) {
+            case 1: {
+              if (wireType !== 2) break;
+              if (!(message.ops && message.ops.length)) message.ops = [];
+              message.ops.push(
+                $root.strata.kv.RequestOp.decode(reader, reader.size(), $undefined, _depth + 1),
+              );
+              continue;
+            }
+          }
+          reader.skipType(wireType, _depth, tag);
+          if (!reader.discardUnknown) {
+            $util.makeProp(message, '$unknowns', false);
+            (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+          }
+        }
+        if (length !== $undefined) {
+          if (reader.pos !== end) throw $RangeError('index out of range');
+          reader.len = length;
+        }
+        if (_end !== $undefined) throw $Error('missing end group');
+        return message;
+      };
+
+      return StagedChunk;
+    })();
+
+    kv.TaskRequest = (function () {
+      /**
+       * Properties of a TaskRequest.
+       * @typedef {Object} strata.kv.TaskRequest.$Properties
+       * @property {strata.kv.AcquireTaskRequest.$Properties|null} [acquire] TaskRequest acquire
+       * @property {strata.kv.CommitCheckpointRequest.$Properties|null} [commit] TaskRequest commit
+       * @property {strata.kv.StageCheckpointRequest.$Properties|null} [stage] TaskRequest stage
+       * @property {"acquire"|"commit"|"stage"} [op] TaskRequest op
+       * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+       */
+
+      /**
+       * Properties of a TaskRequest.
+       * @memberof strata.kv
+       * @interface ITaskRequest
+       * @augments strata.kv.TaskRequest.$Properties
+       * @deprecated Use strata.kv.TaskRequest.$Properties instead.
+       */
+
+      /**
+       * Narrowed shape of a TaskRequest.
+       * @typedef {{
+       *   acquire?: strata.kv.AcquireTaskRequest.$Shape|null;
+       *   commit?: strata.kv.CommitCheckpointRequest.$Shape|null;
+       *   stage?: strata.kv.StageCheckpointRequest.$Shape|null;
+       *   $unknowns?: Array.<Uint8Array>;
+       * } & (
+       *   ({ op?: undefined; acquire?: null; commit?: null; stage?: null }|{ op?: "acquire"; acquire: strata.kv.AcquireTaskRequest.$Shape; commit?: null; stage?: null }|{ op?: "commit"; acquire?: null; commit: strata.kv.CommitCheckpointRequest.$Shape; stage?: null }|{ op?: "stage"; acquire?: null; commit?: null; stage: strata.kv.StageCheckpointRequest.$Shape })
+       * )} strata.kv.TaskRequest.$Shape
+       */
+
+      /**
+       * Constructs a new TaskRequest.
+       * @memberof strata.kv
+       * @classdesc Represents a TaskRequest.
+       * @constructor
+       * @param {strata.kv.TaskRequest.$Properties=} [properties] Properties to set
+       * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+       */
+      const TaskRequest = function (properties) {
+        if (properties)
+          for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+            if (properties[keys[i]] != null && keys[i] !== '__proto__')
+              this[keys[i]] = properties[keys[i]];
+      };
+
+      /**
+       * TaskRequest acquire.
+       * @member {strata.kv.AcquireTaskRequest.$Properties|null|undefined} acquire
+       * @memberof strata.kv.TaskRequest
+       * @instance
+       */
+      TaskRequest.prototype.acquire = null;
+
+      /**
+       * TaskRequest commit.
+       * @member {strata.kv.CommitCheckpointRequest.$Properties|null|undefined} commit
+       * @memberof strata.kv.TaskRequest
+       * @instance
+       */
+      TaskRequest.prototype.commit = null;
+
+      /**
+       * TaskRequest stage.
+       * @member {strata.kv.StageCheckpointRequest.$Properties|null|undefined} stage
+       * @memberof strata.kv.TaskRequest
+       * @instance
+       */
+      TaskRequest.prototype.stage = null;
+
+      // OneOf field names bound to virtual getters and setters
+      let $oneOfFields;
+
+      /**
+       * TaskRequest op.
+       * @member {"acquire"|"commit"|"stage"|undefined} op
+       * @memberof strata.kv.TaskRequest
+       * @instance
+       */
+      $Object.defineProperty(TaskRequest.prototype, 'op', {
+        get: $util.oneOfGetter(($oneOfFields = ['acquire', 'commit', 'stage'])),
+        set: $util.oneOfSetter($oneOfFields),
+      });
+
+      /**
+       * Encodes the specified TaskRequest message. Does not implicitly {@link strata.kv.TaskRequest.verify|verify} messages.
+       * @function encode
+       * @memberof strata.kv.TaskRequest
+       * @static
+       * @param {strata.kv.TaskRequest.$Properties} message TaskRequest message or plain object to encode
+       * @param {$protobuf.Writer} [writer] Writer to encode to
+       * @returns {$protobuf.Writer} Writer
+       */
+      TaskRequest.encode = function (message, writer, _depth) {
+        if (!writer) writer = $Writer.create();
+        if (_depth === $undefined) _depth = 0;
+        if (_depth > $util.recursionLimit) throw $Error('max depth exceeded');
+        if (message.acquire != null && $Object.hasOwnProperty.call(message, 'acquire'))
+          $root.strata.kv.AcquireTaskRequest.encode(
+            message.acquire,
+            writer.uint32(/* id 1, wireType 2 =*/ 10).fork(),
+            _depth + 1,
+          ).ldelim();
+        if (message.commit != null && $Object.hasOwnProperty.call(message, 'commit'))
+          $root.strata.kv.CommitCheckpointRequest.encode(
+            message.commit,
+            writer.uint32(/* id 2, wireType 2 =*/ 18).fork(),
+            _depth + 1,
+          ).ldelim();
+        if (message.stage != null && $Object.hasOwnProperty.call(message, 'stage'))
+          $root.strata.kv.StageCheckpointRequest.encode(
+            message.stage,
+            writer.uint32(/* id 3, wireType 2 =*/ 26).fork(),
+            _depth + 1,
+          ).ldelim();
+        if (message.$unknowns != null && $Object.hasOwnProperty.call(message, '$unknowns'))
+          for (let i = 0; i < message.$unknowns.length; ++i) writer.raw(message.$unknowns[i]);
+        return writer;
+      };
+
+      /**
+       * Decodes a TaskRequest message from the specified reader or buffer.
+       * @function decode
+       * @memberof strata.kv.TaskRequest
+       * @static
+       * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+       * @param {number} [length] Message length if known beforehand
+       * @returns {strata.kv.TaskRequest & strata.kv.TaskRequest.$Shape} TaskRequest
+       * @throws {Error} If the payload is not a reader or valid buffer
+       * @throws {$protobuf.util.ProtocolError} If required fields are missing
+       */
+      TaskRequest.decode = function (reader, length, _end, _depth, _target) {
+        if (!(reader instanceof $Reader)) reader = $Reader.create(reader);
+        if (_depth === $undefined) _depth = 0;
+        if (_depth > $Reader.recursionLimit) throw $Error('max depth exceeded');
+        let end, message;
+        if (length === $undefined) end = reader.len;
+        else {
+          end = reader.pos + length;
+          if (end > reader.len) throw $RangeError('index out of range');
+          length = reader.len;
+          reader.len = end;
+        }
+        message = _target || new $root.strata.kv.TaskRequest();
+        while (reader.pos < end) {
+          let start = reader.pos;
+          let tag = reader.tag();
+          if (tag === _end) {
+            _end = $undefined;
+            break;
+          }
+          let wireType = tag & 7;
+          switch ((tag >>>= 3)) {
+            case 1: {
+              if (wireType !== 2) break;
+              message.acquire = $root.strata.kv.AcquireTaskRequest.decode(
+                reader,
+                reader.size(),
+                $undefined,
+                _depth + 1,
+                message.acquire,
+              );
+              message.op = 'acquire';
+              continue;
+            }
+            case 2: {
+              if (wireType !== 2) break;
+              message.commit = $root.strata.kv.CommitCheckpointRequest.decode(
+                reader,
+                reader.size(),
+                $undefined,
+                _depth + 1,
+                message.commit,
+              );
+              message.op = 'commit';
+              continue;
+            }
+            case 3: {
+              if (wireType !== 2) break;
+              message.stage = $root.strata.kv.StageCheckpointRequest.decode(
+                reader,
+                reader.size(),
+                $undefined,
+                _depth + 1,
+                message.stage,
+              );
+              message.op = 'stage';
+              continue;
+            }
+          }
+          reader.skipType(wireType, _depth, tag);
+          if (!reader.discardUnknown) {
+            $util.makeProp(message, '$unknowns', false);
+            (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+          }
+        }
+        if (length !== $undefined) {
+          if (reader.pos !== end) throw $RangeError('index out of range');
+          reader.len = length;
+        }
+        if (_end !== $undefined) throw $Error('missing end group');
+        return message;
+      };
+
+      return TaskRequest;
+    })();
+
+    kv.TaskResponse = (function () {
+      /**
+       * Properties of a TaskResponse.
+       * @typedef {Object} strata.kv.TaskResponse.$Properties
+       * @property {strata.kv.AcquireTaskResponse.$Properties|null} [acquire] TaskResponse acquire
+       * @property {strata.kv.CommitCheckpointResponse.$Properties|null} [commit] TaskResponse commit
+       * @property {strata.kv.StageCheckpointResponse.$Properties|null} [stage] TaskResponse stage
+       * @property {"acquire"|"commit"|"stage"} [result] TaskResponse result
+       * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+       */
+
+      /**
+       * Properties of a TaskResponse.
+       * @memberof strata.kv
+       * @interface ITaskResponse
+       * @augments strata.kv.TaskResponse.$Properties
+       * @deprecated Use strata.kv.TaskResponse.$Properties instead.
+       */
+
+      /**
+       * Narrowed shape of a TaskResponse.
+       * @typedef {{
+       *   acquire?: strata.kv.AcquireTaskResponse.$Shape|null;
+       *   commit?: strata.kv.CommitCheckpointResponse.$Shape|null;
+       *   stage?: strata.kv.StageCheckpointResponse.$Shape|null;
+       *   $unknowns?: Array.<Uint8Array>;
+       * } & (
+       *   ({ result?: undefined; acquire?: null; commit?: null; stage?: null }|{ result?: "acquire"; acquire: strata.kv.AcquireTaskResponse.$Shape; commit?: null; stage?: null }|{ result?: "commit"; acquire?: null; commit: strata.kv.CommitCheckpointResponse.$Shape; stage?: null }|{ result?: "stage"; acquire?: null; commit?: null; stage: strata.kv.StageCheckpointResponse.$Shape })
+       * )} strata.kv.TaskResponse.$Shape
+       */
+
+      /**
+       * Constructs a new TaskResponse.
+       * @memberof strata.kv
+       * @classdesc Represents a TaskResponse.
+       * @constructor
+       * @param {strata.kv.TaskResponse.$Properties=} [properties] Properties to set
+       * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+       */
+      const TaskResponse = function (properties) {
+        if (properties)
+          for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+            if (properties[keys[i]] != null && keys[i] !== '__proto__')
+              this[keys[i]] = properties[keys[i]];
+      };
+
+      /**
+       * TaskResponse acquire.
+       * @member {strata.kv.AcquireTaskResponse.$Properties|null|undefined} acquire
+       * @memberof strata.kv.TaskResponse
+       * @instance
+       */
+      TaskResponse.prototype.acquire = null;
+
+      /**
+       * TaskResponse commit.
+       * @member {strata.kv.CommitCheckpointResponse.$Properties|null|undefined} commit
+       * @memberof strata.kv.TaskResponse
+       * @instance
+       */
+      TaskResponse.prototype.commit = null;
+
+      /**
+       * TaskResponse stage.
+       * @member {strata.kv.StageCheckpointResponse.$Properties|null|undefined} stage
+       * @memberof strata.kv.TaskResponse
+       * @instance
+       */
+      TaskResponse.prototype.stage = null;
+
+      // OneOf field names bound to virtual getters and setters
+      let $oneOfFields;
+
+      /**
+       * TaskResponse result.
+       * @member {"acquire"|"commit"|"stage"|undefined} result
+       * @memberof strata.kv.TaskResponse
+       * @instance
+       */
+      $Object.defineProperty(TaskResponse.prototype, 'result', {
+        get: $util.oneOfGetter(($oneOfFields = ['acquire', 'commit', 'stage'])),
+        set: $util.oneOfSetter($oneOfFields),
+      });
+
+      /**
+       * Encodes the specified TaskResponse message. Does not implicitly {@link strata.kv.TaskResponse.verify|verify} messages.
+       * @function encode
+       * @memberof strata.kv.TaskResponse
+       * @static
+       * @param {strata.kv.TaskResponse.$Properties} message TaskResponse message or plain object to encode
+       * @param {$protobuf.Writer} [writer] Writer to encode to
+       * @returns {$protobuf.Writer} Writer
+       */
+      TaskResponse.encode = function (message, writer, _depth) {
+        if (!writer) writer = $Writer.create();
+        if (_depth === $undefined) _depth = 0;
+        if (_depth > $util.recursionLimit) throw $Error('max depth exceeded');
+        if (message.acquire != null && $Object.hasOwnProperty.call(message, 'acquire'))
+          $root.strata.kv.AcquireTaskResponse.encode(
+            message.acquire,
+            writer.uint32(/* id 1, wireType 2 =*/ 10).fork(),
+            _depth + 1,
+          ).ldelim();
+        if (message.commit != null && $Object.hasOwnProperty.call(message, 'commit'))
+          $root.strata.kv.CommitCheckpointResponse.encode(
+            message.commit,
+            writer.uint32(/* id 2, wireType 2 =*/ 18).fork(),
+            _depth + 1,
+          ).ldelim();
+        if (message.stage != null && $Object.hasOwnProperty.call(message, 'stage'))
+          $root.strata.kv.StageCheckpointResponse.encode(
+            message.stage,
+            writer.uint32(/* id 3, wireType 2 =*/ 26).fork(),
+            _depth + 1,
+          ).ldelim();
+        if (message.$unknowns != null && $Object.hasOwnProperty.call(message, '$unknowns'))
+          for (let i = 0; i < message.$unknowns.length; ++i) writer.raw(message.$unknowns[i]);
+        return writer;
+      };
+
+      /**
+       * Decodes a TaskResponse message from the specified reader or buffer.
+       * @function decode
+       * @memberof strata.kv.TaskResponse
+       * @static
+       * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+       * @param {number} [length] Message length if known beforehand
+       * @returns {strata.kv.TaskResponse & strata.kv.TaskResponse.$Shape} TaskResponse
+       * @throws {Error} If the payload is not a reader or valid buffer
+       * @throws {$protobuf.util.ProtocolError} If required fields are missing
+       */
+      TaskResponse.decode = function (reader, length, _end, _depth, _target) {
+        if (!(reader instanceof $Reader)) reader = $Reader.create(reader);
+        if (_depth === $undefined) _depth = 0;
+        if (_depth > $Reader.recursionLimit) throw $Error('max depth exceeded');
+        let end, message;
+        if (length === $undefined) end = reader.len;
+        else {
+          end = reader.pos + length;
+          if (end > reader.len) throw $RangeError('index out of range');
+          length = reader.len;
+          reader.len = end;
+        }
+        message = _target || new $root.strata.kv.TaskResponse();
+        while (reader.pos < end) {
+          let start = reader.pos;
+          let tag = reader.tag();
+          if (tag === _end) {
+            _end = $undefined;
+            break;
+          }
+          let wireType = tag & 7;
+          switch ((tag >>>= 3)) {
+            case 1: {
+              if (wireType !== 2) break;
+              message.acquire = $root.strata.kv.AcquireTaskResponse.decode(
+                reader,
+                reader.size(),
+                $undefined,
+                _depth + 1,
+                message.acquire,
+              );
+              message.result = 'acquire';
+              continue;
+            }
+            case 2: {
+              if (wireType !== 2) break;
+              message.commit = $root.strata.kv.CommitCheckpointResponse.decode(
+                reader,
+                reader.size(),
+                $undefined,
+                _depth + 1,
+                message.commit,
+              );
+              message.result = 'commit';
+              continue;
+            }
+            case 3: {
+              if (wireType !== 2) break;
+              message.stage = $root.strata.kv.StageCheckpointResponse.decode(
+                reader,
+                reader.size(),
+                $undefined,
+                _depth + 1,
+                message.stage,
+              );
+              message.result = 'stage';
+              continue;
+            }
+          }
+          reader.skipType(wireType, _depth, tag);
+          if (!reader.discardUnknown) {
+            $util.makeProp(message, '$unknowns', false);
+            (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+          }
+        }
+        if (length !== $undefined) {
+          if (reader.pos !== end) throw $RangeError('index out of range');
+          reader.len = length;
+        }
+        if (_end !== $undefined) throw $Error('missing end group');
+        return message;
+      };
+
+      return TaskResponse;
+    })();
+
     kv.Command = (function () {
       /**
        * Properties of a Command.
@@ -3338,7 +5970,10 @@ const strataValue = ($root.strata = (() => {
        * @property {strata.kv.PutRequest.$Properties|null} [put] Command put
        * @property {strata.kv.DeleteRequest.$Properties|null} ["delete"] Command delete
        * @property {strata.kv.TxnRequest.$Properties|null} [txn] Command txn
-       * @property {"put"|"delete"|"txn"} [op] Command op
+       * @property {strata.kv.AcquireTaskRequest.$Properties|null} [acquireTask] Command acquireTask
+       * @property {strata.kv.CommitCheckpointRequest.$Properties|null} [commitCheckpoint] Command commitCheckpoint
+       * @property {strata.kv.StageCheckpointRequest.$Properties|null} [stageCheckpoint] Command stageCheckpoint
+       * @property {"put"|"delete"|"txn"|"acquireTask"|"commitCheckpoint"|"stageCheckpoint"} [op] Command op
        * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
        */
 
@@ -3358,9 +5993,12 @@ const strataValue = ($root.strata = (() => {
        *   put?: strata.kv.PutRequest.$Shape|null;
        *   "delete"?: strata.kv.DeleteRequest.$Shape|null;
        *   txn?: strata.kv.TxnRequest.$Shape|null;
+       *   acquireTask?: strata.kv.AcquireTaskRequest.$Shape|null;
+       *   commitCheckpoint?: strata.kv.CommitCheckpointRequest.$Shape|null;
+       *   stageCheckpoint?: strata.kv.StageCheckpointRequest.$Shape|null;
        *   $unknowns?: Array.<Uint8Array>;
        * } & (
-       *   ({ op?: undefined; put?: null; "delete"?: null; txn?: null }|{ op?: "put"; put: strata.kv.PutRequest.$Shape; "delete"?: null; txn?: null }|{ op?: "delete"; put?: null; "delete": strata.kv.DeleteRequest.$Shape; txn?: null }|{ op?: "txn"; put?: null; "delete"?: null; txn: strata.kv.TxnRequest.$Shape })
+       *   ({ op?: undefined; put?: null; "delete"?: null; txn?: null; acquireTask?: null; commitCheckpoint?: null; stageCheckpoint?: null }|{ op?: "put"; put: strata.kv.PutRequest.$Shape; "delete"?: null; txn?: null; acquireTask?: null; commitCheckpoint?: null; stageCheckpoint?: null }|{ op?: "delete"; put?: null; "delete": strata.kv.DeleteRequest.$Shape; txn?: null; acquireTask?: null; commitCheckpoint?: null; stageCheckpoint?: null }|{ op?: "txn"; put?: null; "delete"?: null; txn: strata.kv.TxnRequest.$Shape; acquireTask?: null; commitCheckpoint?: null; stageCheckpoint?: null }|{ op?: "acquireTask"; put?: null; "delete"?: null; txn?: null; acquireTask: strata.kv.AcquireTaskRequest.$Shape; commitCheckpoint?: null; stageCheckpoint?: null }|{ op?: "commitCheckpoint"; put?: null; "delete"?: null; txn?: null; acquireTask?: null; commitCheckpoint: strata.kv.CommitCheckpointRequest.$Shape; stageCheckpoint?: null }|{ op?: "stageCheckpoint"; put?: null; "delete"?: null; txn?: null; acquireTask?: null; commitCheckpoint?: null; stageCheckpoint: strata.kv.StageCheckpointRequest.$Shape })
        * )} strata.kv.Command.$Shape
        */
 
@@ -3419,17 +6057,50 @@ const strataValue = ($root.strata = (() => {
        */
       Command.prototype.txn = null;
 
+      /**
+       * Command acquireTask.
+       * @member {strata.kv.AcquireTaskRequest.$Properties|null|undefined} acquireTask
+       * @memberof strata.kv.Command
+       * @instance
+       */
+      Command.prototype.acquireTask = null;
+
+      /**
+       * Command commitCheckpoint.
+       * @member {strata.kv.CommitCheckpointRequest.$Properties|null|undefined} commitCheckpoint
+       * @memberof strata.kv.Command
+       * @instance
+       */
+      Command.prototype.commitCheckpoint = null;
+
+      /**
+       * Command stageCheckpoint.
+       * @member {strata.kv.StageCheckpointRequest.$Properties|null|undefined} stageCheckpoint
+       * @memberof strata.kv.Command
+       * @instance
+       */
+      Command.prototype.stageCheckpoint = null;
+
       // OneOf field names bound to virtual getters and setters
       let $oneOfFields;
 
       /**
        * Command op.
-       * @member {"put"|"delete"|"txn"|undefined} op
+       * @member {"put"|"delete"|"txn"|"acquireTask"|"commitCheckpoint"|"stageCheckpoint"|undefined} op
        * @memberof strata.kv.Command
        * @instance
        */
       $Object.defineProperty(Command.prototype, 'op', {
-        get: $util.oneOfGetter(($oneOfFields = ['put', 'delete', 'txn'])),
+        get: $util.oneOfGetter(
+          ($oneOfFields = [
+            'put',
+            'delete',
+            'txn',
+            'acquireTask',
+            'commitCheckpoint',
+            'stageCheckpoint',
+          ]),
+        ),
         set: $util.oneOfSetter($oneOfFields),
       });
 
@@ -3478,6 +6149,30 @@ const strataValue = ($root.strata = (() => {
           $root.strata.kv.TxnRequest.encode(
             message.txn,
             writer.uint32(/* id 5, wireType 2 =*/ 42).fork(),
+            _depth + 1,
+          ).ldelim();
+        if (message.acquireTask != null && $Object.hasOwnProperty.call(message, 'acquireTask'))
+          $root.strata.kv.AcquireTaskRequest.encode(
+            message.acquireTask,
+            writer.uint32(/* id 6, wireType 2 =*/ 50).fork(),
+            _depth + 1,
+          ).ldelim();
+        if (
+          message.commitCheckpoint != null &&
+          $Object.hasOwnProperty.call(message, 'commitCheckpoint')
+        )
+          $root.strata.kv.CommitCheckpointRequest.encode(
+            message.commitCheckpoint,
+            writer.uint32(/* id 7, wireType 2 =*/ 58).fork(),
+            _depth + 1,
+          ).ldelim();
+        if (
+          message.stageCheckpoint != null &&
+          $Object.hasOwnProperty.call(message, 'stageCheckpoint')
+        )
+          $root.strata.kv.StageCheckpointRequest.encode(
+            message.stageCheckpoint,
+            writer.uint32(/* id 8, wireType 2 =*/ 66).fork(),
             _depth + 1,
           ).ldelim();
         if (message.$unknowns != null && $Object.hasOwnProperty.call(message, '$unknowns'))
@@ -3576,6 +6271,42 @@ const strataValue = ($root.strata = (() => {
               message.op = 'txn';
               continue;
             }
+            case 6: {
+              if (wireType !== 2) break;
+              message.acquireTask = $root.strata.kv.AcquireTaskRequest.decode(
+                reader,
+                reader.size(),
+                $undefined,
+                _depth + 1,
+                message.acquireTask,
+              );
+              message.op = 'acquireTask';
+              continue;
+            }
+            case 7: {
+              if (wireType !== 2) break;
+              message.commitCheckpoint = $root.strata.kv.CommitCheckpointRequest.decode(
+                reader,
+                reader.size(),
+                $undefined,
+                _depth + 1,
+                message.commitCheckpoint,
+              );
+              message.op = 'commitCheckpoint';
+              continue;
+            }
+            case 8: {
+              if (wireType !== 2) break;
+              message.stageCheckpoint = $root.strata.kv.StageCheckpointRequest.decode(
+                reader,
+                reader.size(),
+                $undefined,
+                _depth + 1,
+                message.stageCheckpoint,
+              );
+              message.op = 'stageCheckpoint';
+              continue;
+            }
           }
           reader.skipType(wireType, _depth, tag);
           if (!reader.discardUnknown) {
@@ -3602,7 +6333,10 @@ const strataValue = ($root.strata = (() => {
        * @property {strata.kv.DeleteResponse.$Properties|null} ["delete"] CommandResult delete
        * @property {strata.kv.TxnResponse.$Properties|null} [txn] CommandResult txn
        * @property {strata.kv.ErrorStatus.$Properties|null} [error] CommandResult error
-       * @property {"put"|"delete"|"txn"|"error"} [result] CommandResult result
+       * @property {strata.kv.AcquireTaskResponse.$Properties|null} [acquireTask] CommandResult acquireTask
+       * @property {strata.kv.CommitCheckpointResponse.$Properties|null} [commitCheckpoint] CommandResult commitCheckpoint
+       * @property {strata.kv.StageCheckpointResponse.$Properties|null} [stageCheckpoint] CommandResult stageCheckpoint
+       * @property {"put"|"delete"|"txn"|"error"|"acquireTask"|"commitCheckpoint"|"stageCheckpoint"} [result] CommandResult result
        * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
        */
 
@@ -3621,9 +6355,12 @@ const strataValue = ($root.strata = (() => {
        *   "delete"?: strata.kv.DeleteResponse.$Shape|null;
        *   txn?: strata.kv.TxnResponse.$Shape|null;
        *   error?: strata.kv.ErrorStatus.$Shape|null;
+       *   acquireTask?: strata.kv.AcquireTaskResponse.$Shape|null;
+       *   commitCheckpoint?: strata.kv.CommitCheckpointResponse.$Shape|null;
+       *   stageCheckpoint?: strata.kv.StageCheckpointResponse.$Shape|null;
        *   $unknowns?: Array.<Uint8Array>;
        * } & (
-       *   ({ result?: undefined; put?: null; "delete"?: null; txn?: null; error?: null }|{ result?: "put"; put: strata.kv.PutResponse.$Shape; "delete"?: null; txn?: null; error?: null }|{ result?: "delete"; put?: null; "delete": strata.kv.DeleteResponse.$Shape; txn?: null; error?: null }|{ result?: "txn"; put?: null; "delete"?: null; txn: strata.kv.TxnResponse.$Shape; error?: null }|{ result?: "error"; put?: null; "delete"?: null; txn?: null; error: strata.kv.ErrorStatus.$Shape })
+       *   ({ result?: undefined; put?: null; "delete"?: null; txn?: null; error?: null; acquireTask?: null; commitCheckpoint?: null; stageCheckpoint?: null }|{ result?: "put"; put: strata.kv.PutResponse.$Shape; "delete"?: null; txn?: null; error?: null; acquireTask?: null; commitCheckpoint?: null; stageCheckpoint?: null }|{ result?: "delete"; put?: null; "delete": strata.kv.DeleteResponse.$Shape; txn?: null; error?: null; acquireTask?: null; commitCheckpoint?: null; stageCheckpoint?: null }|{ result?: "txn"; put?: null; "delete"?: null; txn: strata.kv.TxnResponse.$Shape; error?: null; acquireTask?: null; commitCheckpoint?: null; stageCheckpoint?: null }|{ result?: "error"; put?: null; "delete"?: null; txn?: null; error: strata.kv.ErrorStatus.$Shape; acquireTask?: null; commitCheckpoint?: null; stageCheckpoint?: null }|{ result?: "acquireTask"; put?: null; "delete"?: null; txn?: null; error?: null; acquireTask: strata.kv.AcquireTaskResponse.$Shape; commitCheckpoint?: null; stageCheckpoint?: null }|{ result?: "commitCheckpoint"; put?: null; "delete"?: null; txn?: null; error?: null; acquireTask?: null; commitCheckpoint: strata.kv.CommitCheckpointResponse.$Shape; stageCheckpoint?: null }|{ result?: "stageCheckpoint"; put?: null; "delete"?: null; txn?: null; error?: null; acquireTask?: null; commitCheckpoint?: null; stageCheckpoint: strata.kv.StageCheckpointResponse.$Shape })
        * )} strata.kv.CommandResult.$Shape
        */
 
@@ -3674,17 +6411,51 @@ const strataValue = ($root.strata = (() => {
        */
       CommandResult.prototype.error = null;
 
+      /**
+       * CommandResult acquireTask.
+       * @member {strata.kv.AcquireTaskResponse.$Properties|null|undefined} acquireTask
+       * @memberof strata.kv.CommandResult
+       * @instance
+       */
+      CommandResult.prototype.acquireTask = null;
+
+      /**
+       * CommandResult commitCheckpoint.
+       * @member {strata.kv.CommitCheckpointResponse.$Properties|null|undefined} commitCheckpoint
+       * @memberof strata.kv.CommandResult
+       * @instance
+       */
+      CommandResult.prototype.commitCheckpoint = null;
+
+      /**
+       * CommandResult stageCheckpoint.
+       * @member {strata.kv.StageCheckpointResponse.$Properties|null|undefined} stageCheckpoint
+       * @memberof strata.kv.CommandResult
+       * @instance
+       */
+      CommandResult.prototype.stageCheckpoint = null;
+
       // OneOf field names bound to virtual getters and setters
       let $oneOfFields;
 
       /**
        * CommandResult result.
-       * @member {"put"|"delete"|"txn"|"error"|undefined} result
+       * @member {"put"|"delete"|"txn"|"error"|"acquireTask"|"commitCheckpoint"|"stageCheckpoint"|undefined} result
        * @memberof strata.kv.CommandResult
        * @instance
        */
       $Object.defineProperty(CommandResult.prototype, 'result', {
-        get: $util.oneOfGetter(($oneOfFields = ['put', 'delete', 'txn', 'error'])),
+        get: $util.oneOfGetter(
+          ($oneOfFields = [
+            'put',
+            'delete',
+            'txn',
+            'error',
+            'acquireTask',
+            'commitCheckpoint',
+            'stageCheckpoint',
+          ]),
+        ),
         set: $util.oneOfSetter($oneOfFields),
       });
 
@@ -3723,6 +6494,30 @@ const strataValue = ($root.strata = (() => {
           $root.strata.kv.ErrorStatus.encode(
             message.error,
             writer.uint32(/* id 4, wireType 2 =*/ 34).fork(),
+            _depth + 1,
+          ).ldelim();
+        if (message.acquireTask != null && $Object.hasOwnProperty.call(message, 'acquireTask'))
+          $root.strata.kv.AcquireTaskResponse.encode(
+            message.acquireTask,
+            writer.uint32(/* id 5, wireType 2 =*/ 42).fork(),
+            _depth + 1,
+          ).ldelim();
+        if (
+          message.commitCheckpoint != null &&
+          $Object.hasOwnProperty.call(message, 'commitCheckpoint')
+        )
+          $root.strata.kv.CommitCheckpointResponse.encode(
+            message.commitCheckpoint,
+            writer.uint32(/* id 6, wireType 2 =*/ 50).fork(),
+            _depth + 1,
+          ).ldelim();
+        if (
+          message.stageCheckpoint != null &&
+          $Object.hasOwnProperty.call(message, 'stageCheckpoint')
+        )
+          $root.strata.kv.StageCheckpointResponse.encode(
+            message.stageCheckpoint,
+            writer.uint32(/* id 7, wireType 2 =*/ 58).fork(),
             _depth + 1,
           ).ldelim();
         if (message.$unknowns != null && $Object.hasOwnProperty.call(message, '$unknowns'))
@@ -3809,6 +6604,42 @@ const strataValue = ($root.strata = (() => {
                 message.error,
               );
               message.result = 'error';
+              continue;
+            }
+            case 5: {
+              if (wireType !== 2) break;
+              message.acquireTask = $root.strata.kv.AcquireTaskResponse.decode(
+                reader,
+                reader.size(),
+                $undefined,
+                _depth + 1,
+                message.acquireTask,
+              );
+              message.result = 'acquireTask';
+              continue;
+            }
+            case 6: {
+              if (wireType !== 2) break;
+              message.commitCheckpoint = $root.strata.kv.CommitCheckpointResponse.decode(
+                reader,
+                reader.size(),
+                $undefined,
+                _depth + 1,
+                message.commitCheckpoint,
+              );
+              message.result = 'commitCheckpoint';
+              continue;
+            }
+            case 7: {
+              if (wireType !== 2) break;
+              message.stageCheckpoint = $root.strata.kv.StageCheckpointResponse.decode(
+                reader,
+                reader.size(),
+                $undefined,
+                _depth + 1,
+                message.stageCheckpoint,
+              );
+              message.result = 'stageCheckpoint';
               continue;
             }
           }

@@ -31,6 +31,7 @@ export const COMMANDS: readonly (readonly [string, string])[] = [
   ['del', 'del <key>: delete a key'],
   ['scan', 'scan [--prefix p] [--limit n]: list keys in order, across all groups'],
   ['status', 'show every group: leader, term, commit, applied, members, lag'],
+  ['tasks', 'tasks [--application a] [--brokers h:p] [--json]: stream tasks, checkpoints, lag'],
 ];
 
 /** ClientFlags are the flags every client command takes. */
@@ -48,7 +49,8 @@ export type Command =
   | ({ type: 'get'; key: string; serializable: boolean } & ClientFlags)
   | ({ type: 'del'; key: string } & ClientFlags)
   | ({ type: 'scan'; prefix: string; limit: number } & ClientFlags)
-  | ({ type: 'status' } & ClientFlags);
+  | ({ type: 'status' } & ClientFlags)
+  | ({ type: 'tasks'; application: string; brokers: string[]; json: boolean } & ClientFlags);
 
 type OptionSpec = { type: 'string' | 'boolean'; short?: string };
 
@@ -98,6 +100,7 @@ export function parseCommandLine(argv: readonly string[], env: NodeJS.ProcessEnv
     case 'del':
     case 'scan':
     case 'status':
+    case 'tasks':
       return parseClientCommand(name, rest, env);
     default:
       throw new UsageError(`unknown command '${name}' (commands: ${commandNames()})`);
@@ -164,7 +167,13 @@ function parseClientCommand(name: string, args: readonly string[], env: NodeJS.P
       ? { serializable: { type: 'boolean' } }
       : name === 'scan'
         ? { prefix: { type: 'string' }, limit: { type: 'string' } }
-        : {};
+        : name === 'tasks'
+          ? {
+              application: { type: 'string' },
+              brokers: { type: 'string' },
+              json: { type: 'boolean' },
+            }
+          : {};
   const { values, positionals } = parse(name, args, { ...CLIENT, ...extra });
   if (values.help) return { type: 'help', topic: name } as const;
   const flags: ClientFlags = {
@@ -189,6 +198,16 @@ function parseClientCommand(name: string, args: readonly string[], env: NodeJS.P
     case 'scan': {
       const limit = integerFlag('scan --limit', stringOr(values.limit, `${SCAN_LIMIT_DEFAULT}`), 1);
       return { type: 'scan', prefix: stringOr(values.prefix, ''), limit, ...flags } as const;
+    }
+    case 'tasks': {
+      const brokers = stringOr(values.brokers, '');
+      return {
+        type: 'tasks',
+        application: stringOr(values.application, ''),
+        brokers: brokers === '' ? [] : brokers.split(','),
+        json: values.json === true,
+        ...flags,
+      } as const;
     }
     default:
       return { type: 'status', ...flags } as const;

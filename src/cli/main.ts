@@ -66,6 +66,10 @@ async function run(command: Command, io: CliIo): Promise<number> {
       return runScan(command, io);
     case 'status':
       return runStatus(command, io);
+    case 'tasks': {
+      const { runTasks } = await import('./tasks-command.js');
+      return runTasks(command, io);
+    }
     default:
       return command satisfies never;
   }

@@ -42,6 +42,12 @@ export type {
 export type { KeyValue, ResponseOp } from '../store/kv-types.js';
 export { SCAN_PAGES_MAX, TaskClient, type ReadOptions, type ScanSelection } from './task-client.js';
 export {
+  formatTaskStatus,
+  gatherTaskStatus,
+  kafkaHighWatermarks,
+  type TaskStatusRow,
+} from './task-status.js';
+export {
   CheckpointTooLargeError,
   FencedError,
   TaskProcessError,

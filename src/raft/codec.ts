@@ -16,6 +16,7 @@
  * The encoded bytes may be a Node Buffer (a Uint8Array) viewing a shared pool.
  */
 import { AssertionFailure, RaftError } from './errors.js';
+import { uint64ToSafeNumber, type WireLong } from './wire-numbers.js';
 import { strata } from './gen/raft.js';
 import type { strata as pb } from './gen/raft-types.js';
 import {
@@ -281,35 +282,15 @@ function nested(error: unknown, typeName: string, path: string): unknown {
   return new MessageDecodeError(typeName, field, error.reason, { cause: error.cause });
 }
 
-/** WireLong is the Long protobufjs returns for uint64 fields (when the long package loads). */
-interface WireLong {
-  low: number;
-  high: number;
-}
-
-/** Two to the 32nd: the weight of a Long's high word. */
-const HIGH_WORD = 0x1_0000_0000;
-/** The largest high word of a safe integer: 2^53 - 1 is high 0x1fffff, low 0xffffffff. */
-const SAFE_HIGH_WORD_MAX = 0x1f_ffff;
-
 /** toSafeNumber converts a decoded uint64 to a number, rejecting values above 2^53 - 1. */
 function toSafeNumber(
   value: number | WireLong | null | undefined,
   typeName: string,
   field: string,
 ): number {
-  if (value == null) return 0;
-  if (typeof value === 'number') {
-    // Without Long, protobufjs rounds big values, but never below 2^53: they stay unsafe.
-    if (Number.isSafeInteger(value) && value >= 0) return value;
-    throw new MessageDecodeError(typeName, field, `${value} is not an integer in [0, 2^53 - 1]`);
-  }
-  const high = value.high >>> 0;
-  if (high > SAFE_HIGH_WORD_MAX) {
-    const exact = (BigInt(high) << 32n) | BigInt(value.low >>> 0);
-    throw new MessageDecodeError(typeName, field, `${exact} exceeds 2^53 - 1`);
-  }
-  return high * HIGH_WORD + (value.low >>> 0);
+  const result = uint64ToSafeNumber(value);
+  if (typeof result === 'string') throw new MessageDecodeError(typeName, field, result);
+  return result;
 }
 
 /** toEnum checks a decoded enum number against a TypeScript numeric enum's values. */
@@ -503,7 +484,7 @@ function checkEnum(
 function checkMessage(message: Message, path: string): void {
   checkEnum(message.type, MessageType, path, 'type');
   const groupId: number = message.groupId;
-  if (!Number.isSafeInteger(groupId) || groupId < 0 || groupId >= HIGH_WORD) {
+  if (!Number.isSafeInteger(groupId) || groupId < 0 || groupId > 0xffff_ffff) {
     throw new AssertionFailure(`encode: ${path}.groupId = ${groupId} is not a uint32`);
   }
   checkUint64(message.from, path, 'from');

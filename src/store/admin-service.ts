@@ -3,31 +3,16 @@
  * `Status` (this node and each of its groups: what `strata status` shows).
  */
 import * as grpc from '@grpc/grpc-js';
+import { rawMethod } from './grpc-methods.js';
 import { Role } from '../raft/index.js';
 import { strata } from './admin-gen/admin.js';
 import type { strata as AdminTypes } from './admin-gen/admin-types.js';
 import type { StoreNode } from './node.js';
 
-const identity = (bytes: Uint8Array): Buffer =>
-  Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-const passThrough = (bytes: Buffer): Uint8Array => bytes;
-
-function unary(name: string): grpc.MethodDefinition<Uint8Array, Uint8Array> {
-  return {
-    path: `/strata.admin.Admin/${name}`,
-    requestStream: false,
-    responseStream: false,
-    requestSerialize: identity,
-    requestDeserialize: passThrough,
-    responseSerialize: identity,
-    responseDeserialize: passThrough,
-  };
-}
-
 /** ADMIN_SERVICE is the gRPC definition of strata.admin.Admin. */
 export const ADMIN_SERVICE: grpc.ServiceDefinition = {
-  cluster: unary('Cluster'),
-  status: unary('Status'),
+  cluster: rawMethod('strata.admin.Admin', 'Cluster', false, false),
+  status: rawMethod('strata.admin.Admin', 'Status', false, false),
 };
 
 const ROLE_NAMES: Record<Role, string> = {

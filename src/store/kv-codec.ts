@@ -17,6 +17,7 @@
  * that cannot be encoded (negative, fractional, unsafe) is a caller bug and fails an assertion.
  */
 import { AssertionFailure } from '../raft/errors.js';
+import { uint64ToSafeNumber, type WireLong } from '../raft/wire-numbers.js';
 import { EMPTY_BYTES, type GroupId, type NodeId } from '../raft/types.js';
 import { MalformedError } from './kv-errors.js';
 import { strata } from './kv-gen/kv.js';
@@ -359,17 +360,6 @@ function fieldPath(at: string, field: string): string {
   return at === '' ? field : `${at}.${field}`;
 }
 
-/** WireLong is the Long protobufjs returns for uint64 fields (when the long package loads). */
-interface WireLong {
-  low: number;
-  high: number;
-}
-
-/** Two to the 32nd: the weight of a Long's high word. */
-const HIGH_WORD = 0x1_0000_0000;
-/** The largest high word of a safe integer: 2^53 - 1 is high 0x1fffff, low 0xffffffff. */
-const SAFE_HIGH_WORD_MAX = 0x1f_ffff;
-
 /** toSafeNumber converts a decoded uint64 to a number, rejecting values above 2^53 - 1. */
 function toSafeNumber(
   value: number | WireLong | null | undefined,
@@ -377,18 +367,9 @@ function toSafeNumber(
   at: string,
   field: string,
 ): number {
-  if (value == null) return 0;
-  if (typeof value === 'number') {
-    if (Number.isSafeInteger(value) && value >= 0) return value;
-    const reason = `${value} is not an integer in [0, 2^53 - 1]`;
-    throw new MalformedError(typeName, fieldPath(at, field), reason);
-  }
-  const high = value.high >>> 0;
-  if (high > SAFE_HIGH_WORD_MAX) {
-    const exact = (BigInt(high) << 32n) | BigInt(value.low >>> 0);
-    throw new MalformedError(typeName, fieldPath(at, field), `${exact} exceeds 2^53 - 1`);
-  }
-  return high * HIGH_WORD + (value.low >>> 0);
+  const result = uint64ToSafeNumber(value);
+  if (typeof result === 'string') throw new MalformedError(typeName, fieldPath(at, field), result);
+  return result;
 }
 
 /** toEnum checks a decoded enum number against a TypeScript numeric enum's values. */

@@ -5,6 +5,7 @@
  * never a crash, and a malformed frame closes only its own stream.
  */
 import * as grpc from '@grpc/grpc-js';
+import { rawMethod } from './grpc-methods.js';
 import { NONE, Role, type GroupId } from '../raft/index.js';
 import {
   decodeBatchRequest,
@@ -44,20 +45,8 @@ export const KV_SERVICE_LIMITS = {
   streamInFlightMax: 4_096,
 } as const;
 
-const identity = (bytes: Uint8Array): Buffer =>
-  Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-const passThrough = (bytes: Buffer): Uint8Array => bytes;
-
 function unary(name: string): grpc.MethodDefinition<Uint8Array, Uint8Array> {
-  return {
-    path: `/strata.kv.Kv/${name}`,
-    requestStream: false,
-    responseStream: false,
-    requestSerialize: identity,
-    requestDeserialize: passThrough,
-    responseSerialize: identity,
-    responseDeserialize: passThrough,
-  };
+  return rawMethod('strata.kv.Kv', name, false, false);
 }
 
 /** KV_SERVICE is the gRPC definition of strata.kv.Kv (messages encoded by kv-codec). */
@@ -66,7 +55,7 @@ export const KV_SERVICE: grpc.ServiceDefinition = {
   put: unary('Put'),
   delete: unary('Delete'),
   txn: unary('Txn'),
-  batch: { ...unary('Batch'), requestStream: true, responseStream: true },
+  batch: rawMethod('strata.kv.Kv', 'Batch', true, true),
 };
 
 /** errorOf turns any failure into an ErrorStatus with a stable code. */

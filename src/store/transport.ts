@@ -8,6 +8,7 @@
  * cluster is refused, and a frame that does not decode closes that stream only.
  */
 import * as grpc from '@grpc/grpc-js';
+import { fromBuffer, rawMethod, toBuffer } from './grpc-methods.js';
 import {
   MessageDecodeError,
   decodeMessageBatch,
@@ -36,30 +37,10 @@ export const TRANSPORT_LIMITS = {
   redialBackoffMs: 200,
 } as const;
 
-const identity = (bytes: Uint8Array): Buffer =>
-  Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-const passThrough = (bytes: Buffer): Uint8Array => bytes;
-
 /** PEER_SERVICE is the gRPC definition of strata.raft.Peer (frames are encoded by hand). */
 export const PEER_SERVICE: grpc.ServiceDefinition = {
-  raft: {
-    path: '/strata.raft.Peer/Raft',
-    requestStream: true,
-    responseStream: false,
-    requestSerialize: identity,
-    requestDeserialize: passThrough,
-    responseSerialize: identity,
-    responseDeserialize: passThrough,
-  },
-  snapshot: {
-    path: '/strata.raft.Peer/Snapshot',
-    requestStream: true,
-    responseStream: true,
-    requestSerialize: identity,
-    requestDeserialize: passThrough,
-    responseSerialize: identity,
-    responseDeserialize: passThrough,
-  },
+  raft: rawMethod('strata.raft.Peer', 'Raft', true, false),
+  snapshot: rawMethod('strata.raft.Peer', 'Snapshot', true, true),
 };
 
 /** METADATA_CLUSTER_ID and METADATA_NODE_ID are the gRPC metadata keys of every peer call. */
@@ -225,8 +206,8 @@ export class PeerTransport {
     const def = PEER_SERVICE.raft;
     const stream = link.client.makeClientStreamRequest<Uint8Array, Uint8Array>(
       def.path,
-      identity,
-      passThrough,
+      toBuffer,
+      fromBuffer,
       this.metadata(),
       {},
       (error, response) => {
@@ -322,8 +303,8 @@ export class PeerTransport {
     const def = PEER_SERVICE.snapshot;
     const call = link.client.makeBidiStreamRequest<Uint8Array, Uint8Array>(
       def.path,
-      identity,
-      passThrough,
+      toBuffer,
+      fromBuffer,
       this.metadata(),
       {},
     );

@@ -1,0 +1,35 @@
+/**
+ * A check shared by the protobuf codecs (src/raft/codec.ts, src/store/kv-codec.ts): decoded
+ * uint64 values are validated the same way everywhere; each codec wraps the reason in its own
+ * typed error.
+ */
+
+/** WireLong is the Long protobufjs returns for uint64 fields (when the long package loads). */
+export interface WireLong {
+  low: number;
+  high: number;
+}
+
+/** Two to the 32nd: the weight of a Long's high word. */
+const HIGH_WORD = 0x1_0000_0000;
+/** The largest high word of a safe integer: 2^53 - 1 is high 0x1fffff, low 0xffffffff. */
+const SAFE_HIGH_WORD_MAX = 0x1f_ffff;
+
+/**
+ * uint64ToSafeNumber converts a decoded uint64 to a number; it returns the reason as a string
+ * when the value is above 2^53 - 1 (or not a non-negative integer). Absent values read as 0.
+ */
+export function uint64ToSafeNumber(value: number | WireLong | null | undefined): number | string {
+  if (value == null) return 0;
+  if (typeof value === 'number') {
+    // Without Long, protobufjs rounds big values, but never below 2^53: they stay unsafe.
+    if (Number.isSafeInteger(value) && value >= 0) return value;
+    return `${value} is not an integer in [0, 2^53 - 1]`;
+  }
+  const high = value.high >>> 0;
+  if (high > SAFE_HIGH_WORD_MAX) {
+    const exact = (BigInt(high) << 32n) | BigInt(value.low >>> 0);
+    return `${exact} exceeds 2^53 - 1`;
+  }
+  return high * HIGH_WORD + (value.low >>> 0);
+}

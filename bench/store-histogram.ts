@@ -60,6 +60,15 @@ export class LatencyHistogram {
     throw new Error(`histogram invariant broken: rank ${rank} beyond ${seen} counted samples`);
   }
 
+  /** merge adds every sample of `other` to this histogram (to chart several runs as one). */
+  merge(other: LatencyHistogram): void {
+    for (let index = 0; index < BUCKET_COUNT; index++) this.counts[index] += other.counts[index];
+    this.count += other.count;
+    this.sumUs += other.sumUs;
+    this.minUs = Math.min(this.minUs, other.minUs);
+    this.maxUs = Math.max(this.maxUs, other.maxUs);
+  }
+
   /** meanUs is the mean latency (0 if there are no samples). */
   meanUs(): number {
     return this.count === 0 ? 0 : this.sumUs / this.count;

@@ -1,29 +1,14 @@
 /**
- * What the store benchmark reads from the server side: the CPU time of each node process
- * (utime + stime of /proc/<pid>/stat, all its threads), the nodes' own counters (ready cycles,
- * fsyncs, entries applied) over Admin.Status, and whether every follower applied what its
- * leader committed (so that one workload's apply backlog is not charged to the next).
+ * What the store benchmark reads from the server side: the CPU time of a process (utime + stime
+ * of /proc/<pid>/stat, all its threads; used for Strata's nodes and etcd's members), Strata
+ * nodes' own counters (ready cycles, fsyncs) over Admin.Status, and whether every follower
+ * applied what its leader committed (so that one workload's apply backlog is not charged to the
+ * next).
  */
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import type { ProcessCluster } from '../jepsen-like-tests/harness/process-cluster.js';
-
-/** ServerSample is one reading of every node: CPU µs and counters, by node id. */
-export interface ServerSample {
-  cpuUs: Map<number, number>;
-  cycles: Map<number, number>;
-  syncs: Map<number, number>;
-  entriesApplied: Map<number, number>;
-}
-
-/** ServerDelta is what the nodes did between two samples, summed over the nodes. */
-export interface ServerDelta {
-  cpuUs: number;
-  cpuUsByNode: Record<number, number>;
-  cycles: number;
-  syncs: number;
-  entriesApplied: number;
-}
+import type { ServerReading } from './store-system.js';
 
 /** clockTicksPerSecond is the kernel's USER_HZ, the unit of /proc/<pid>/stat times. */
 function clockTicksPerSecond(): number {
@@ -61,40 +46,16 @@ export function nodePids(cluster: ProcessCluster): Map<number, number> {
   return pids;
 }
 
-/** sampleServers reads every node's CPU time and counters. */
-export async function sampleServers(cluster: ProcessCluster): Promise<ServerSample> {
-  const sample: ServerSample = {
-    cpuUs: new Map(),
-    cycles: new Map(),
-    syncs: new Map(),
-    entriesApplied: new Map(),
-  };
+/** readStrata reads every node's CPU time and its ready-cycle and fsync counters. */
+export async function readStrata(cluster: ProcessCluster): Promise<ServerReading> {
+  const reading: ServerReading = { cpuUsByMember: {}, syncs: 0, cycles: 0 };
   for (const [id, pid] of nodePids(cluster)) {
-    sample.cpuUs.set(id, processCpuUs(pid));
+    reading.cpuUsByMember[`node-${id}`] = processCpuUs(pid);
     const status = await cluster.status(id);
-    sample.cycles.set(id, Number(status?.cycles ?? 0));
-    sample.syncs.set(id, Number(status?.syncs ?? 0));
-    sample.entriesApplied.set(id, Number(status?.entriesApplied ?? 0));
+    reading.syncs += Number(status?.syncs ?? 0);
+    reading.cycles = (reading.cycles ?? 0) + Number(status?.cycles ?? 0);
   }
-  return sample;
-}
-
-/** serverDelta sums what the nodes did between `before` and `after`. */
-export function serverDelta(before: ServerSample, after: ServerSample): ServerDelta {
-  const sum = (key: keyof ServerSample): number => {
-    let total = 0;
-    for (const [id, value] of after[key]) total += value - (before[key].get(id) ?? value);
-    return total;
-  };
-  const cpuUsByNode: Record<number, number> = {};
-  for (const [id, value] of after.cpuUs) cpuUsByNode[id] = value - (before.cpuUs.get(id) ?? value);
-  return {
-    cpuUs: sum('cpuUs'),
-    cpuUsByNode,
-    cycles: sum('cycles'),
-    syncs: sum('syncs'),
-    entriesApplied: sum('entriesApplied'),
-  };
+  return reading;
 }
 
 /**

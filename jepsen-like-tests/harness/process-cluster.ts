@@ -5,6 +5,7 @@
  * the Admin service. Everything it starts, it stops by process id (`close()`).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { appendFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
@@ -47,6 +48,14 @@ export interface ClusterOptions {
    * its own nodes (ids k+1...). Used to point a node of another cluster at ours.
    */
   foreignPeers?: string[];
+  /** addressOf gives node `id`'s host:port (default: a free port on 127.0.0.1). */
+  addressOf?: (id: number) => string;
+  /** gidOf gives the group id node `id`'s process runs as (iptables owner matching). */
+  gidOf?: (id: number) => number;
+  /** logDir: also append each node's output to `<logDir>/node-<id>.log`. */
+  logDir?: string;
+  /** onLaunch is told every process started (for cleanup by pid). */
+  onLaunch?: (id: number, pid: number) => void;
 }
 
 interface NodeProcess {
@@ -71,7 +80,9 @@ export class ProcessCluster {
     const foreign = (options.foreignPeers ?? []).map((address, i) => ({ id: i + 1, address }));
     const own: { id: number; address: string }[] = [];
     for (let i = 1; i <= count; i++) {
-      own.push({ id: foreign.length + i, address: `127.0.0.1:${await freePort()}` });
+      const id = foreign.length + i;
+      const address = options.addressOf?.(id) ?? `127.0.0.1:${await freePort()}`;
+      own.push({ id, address });
     }
     const peers = [...foreign, ...own];
     for (const peer of own) {
@@ -115,13 +126,18 @@ export class ProcessCluster {
   launch(id: number, env: Record<string, string> = {}): void {
     const node = this.node(id);
     if (node.child) throw new Error(`node ${id} is running`);
+    const gid = this.options.gidOf?.(id);
     const child = spawn(process.execPath, [STRATA_BIN, 'node', '--config', node.configPath], {
       env: { ...process.env, ...this.options.env, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
+      ...(gid === undefined ? {} : { gid }),
     });
+    if (child.pid !== undefined) this.options.onLaunch?.(id, child.pid);
+    const logFile = this.options.logDir ? join(this.options.logDir, `node-${id}.log`) : null;
     const keep = (chunk: Buffer): void => {
       node.log.push(chunk.toString());
       if (node.log.length > 2_000) node.log.splice(0, 1_000);
+      if (logFile) appendFileSync(logFile, chunk);
     };
     child.stdout?.on('data', keep);
     child.stderr?.on('data', keep);

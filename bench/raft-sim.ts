@@ -87,6 +87,7 @@ class BenchCluster {
       if (ready.snapshot !== null) replica.storage.applySnapshot(ready.snapshot);
       replica.storage.append(ready.entries);
       if (ready.hardState !== null) replica.storage.setHardState(ready.hardState);
+      for (const message of ready.earlyMessages) this.mailbox.push(message);
       for (const message of ready.messages) this.mailbox.push(message);
       for (const entry of ready.committedEntries) {
         if (id === VOTERS[0] && entry.data.byteLength > 0) this.committed++;

@@ -186,6 +186,8 @@ export class SimNode {
     const context: ReadyContext = { role: status.role, term: status.term };
     const ready = raw.ready();
     this.inflight = ready;
+    // The leader's Appends leave at once (they may); with send-before-persist, everything does.
+    this.hooks.send(this, ready.earlyMessages);
     if (this.hooks.sendBeforePersist) this.hooks.send(this, ready.messages);
     const life = this.life;
     this.hooks.scheduler.after(this.hooks.diskDelayMs(this, ready), () => {

@@ -103,12 +103,13 @@ class Net {
         if (ready.snapshot) storage.applySnapshot(ready.snapshot);
         storage.append(ready.entries);
         if (ready.hardState) storage.setHardState(ready.hardState);
-        inFlight.push(...ready.messages);
+        inFlight.push(...ready.earlyMessages, ...ready.messages);
         this.applied.get(id)!.push(...ready.committedEntries);
         this.reads.get(id)!.push(...ready.readStates);
         node.advance(ready);
       }
-      if (inFlight.length === 0) return;
+      const more = [...this.nodes.values()].some((node) => node.hasReady());
+      if (inFlight.length === 0 && !more) return;
       for (const m of inFlight) {
         this.sent.push(m);
         if (this.blocked.has(`${m.from}>${m.to}`) || this.drop(m)) continue;
@@ -321,22 +322,18 @@ test('membership: add a learner, promote it, remove a voter; one change at a tim
   const net = new Net([1, 2, 3]);
   net.elect(1);
   net.add(nodeId(4), new MemoryStorage());
-  net
-    .node(1)
-    .proposeConfChange({
-      type: ConfChangeType.AddLearner,
-      nodeId: nodeId(4),
-      context: EMPTY_BYTES,
-    });
+  net.node(1).proposeConfChange({
+    type: ConfChangeType.AddLearner,
+    nodeId: nodeId(4),
+    context: EMPTY_BYTES,
+  });
   assert.throws(
     () =>
-      net
-        .node(1)
-        .proposeConfChange({
-          type: ConfChangeType.AddNode,
-          nodeId: nodeId(4),
-          context: EMPTY_BYTES,
-        }),
+      net.node(1).proposeConfChange({
+        type: ConfChangeType.AddNode,
+        nodeId: nodeId(4),
+        context: EMPTY_BYTES,
+      }),
     ProposalDroppedError,
   );
   net.deliver();
@@ -347,13 +344,11 @@ test('membership: add a learner, promote it, remove a voter; one change at a tim
     .proposeConfChange({ type: ConfChangeType.AddNode, nodeId: nodeId(4), context: EMPTY_BYTES });
   net.deliver();
   assert.deepEqual(net.node(1).status().confState.voters, [1, 2, 3, 4]);
-  net
-    .node(1)
-    .proposeConfChange({
-      type: ConfChangeType.RemoveNode,
-      nodeId: nodeId(2),
-      context: EMPTY_BYTES,
-    });
+  net.node(1).proposeConfChange({
+    type: ConfChangeType.RemoveNode,
+    nodeId: nodeId(2),
+    context: EMPTY_BYTES,
+  });
   net.deliver();
   assert.deepEqual(net.node(4).status().confState.voters, [1, 3, 4]);
   net.node(1).propose(text.encode('after'));
@@ -371,13 +366,11 @@ test('a compacted leader catches a new follower up by snapshot', () => {
   leaderStorage.createSnapshot(applied, net.node(1).status().confState, text.encode('image'));
   leaderStorage.compact(applied);
   net.add(nodeId(4), new MemoryStorage());
-  net
-    .node(1)
-    .proposeConfChange({
-      type: ConfChangeType.AddLearner,
-      nodeId: nodeId(4),
-      context: EMPTY_BYTES,
-    });
+  net.node(1).proposeConfChange({
+    type: ConfChangeType.AddLearner,
+    nodeId: nodeId(4),
+    context: EMPTY_BYTES,
+  });
   net.deliver();
   net.tickAll(3);
   const status = net.node(4).status();
@@ -474,7 +467,8 @@ test('quiescence: an idle group stops heartbeating; a proposal wakes it and comm
   net.node(1).propose(text.encode('before'));
   net.deliver();
   net.tickAll(10);
-  for (const id of [1, 2, 3]) assert.equal(net.node(id).status().quiesced, true, `node ${id} sleeps`);
+  for (const id of [1, 2, 3])
+    assert.equal(net.node(id).status().quiesced, true, `node ${id} sleeps`);
   const before = net.sent.length;
   net.tickAll(50); // far past the election timeout: nobody campaigns, nothing is sent
   assert.equal(net.sent.length, before, 'a quiesced group sends nothing');
@@ -503,7 +497,10 @@ test('quiescence: a woken follower wakes its leader; a dead leader is replaced o
     net.node(3).tick();
     net.deliver();
   }
-  assert.ok([2, 3].some((id) => net.node(id).status().role === Role.Leader), 'a new leader');
+  assert.ok(
+    [2, 3].some((id) => net.node(id).status().role === Role.Leader),
+    'a new leader',
+  );
 });
 
 test('ReadIndex: a round whose heartbeats were lost is confirmed by the next regular beat', () => {

@@ -141,7 +141,7 @@ export class Raft {
     this.resetRandomizedElectionTimeout();
     this.leadTransferee = NONE;
     this.tracker.votes.clear();
-    this.tracker.resetProgress(this.id, this.log.lastIndex());
+    this.tracker.resetProgress(this.id, this.log.lastIndex(), this.persistedLastIndex());
     this.pendingConfIndex = 0;
     this.uncommittedBytes = 0;
     this.uncommitted = [];
@@ -787,10 +787,28 @@ export class Raft {
   }
 
   private appendEntries(entries: Entry[]): void {
-    const last = this.log.append(entries);
-    this.tracker.progress.get(this.id)?.maybeUpdate(last);
-    // A single-voter group commits at once.
-    if (this.maybeCommit()) this.onCommitAdvanced();
+    // The leader's own match moves only once these entries are on its disk (onPersisted):
+    // its Appends may leave before that, so it must not count itself for them yet.
+    this.log.append(entries);
+  }
+
+  /**
+   * onPersisted is told (by RawNode.advance) that the log up to (index, term) is on disk. A
+   * leader now counts itself for those entries, which may commit them.
+   */
+  onPersisted(index: Index, term: Term): void {
+    if (this.role !== Role.Leader || this.log.term(index) !== term) return;
+    const self = this.tracker.progress.get(this.id);
+    if (!self || !self.maybeUpdate(index)) return;
+    if (this.maybeCommit()) {
+      this.onCommitAdvanced();
+      this.needsBroadcast = true; // tell the followers the new commit index
+    }
+  }
+
+  /** persistedLastIndex is the end of the log prefix known to be on disk. */
+  private persistedLastIndex(): Index {
+    return Math.min(this.log.storage.lastIndex(), this.log.unstable.offset - 1);
   }
 
   /** proposeConfChange proposes one single-server membership change (§4.1, one at a time). */

@@ -10,6 +10,7 @@ import { ProgressState } from './progress.js';
 import type { RaftStorage } from './storage.js';
 import {
   Role,
+  isEarlyMessage,
   isLocalMessage,
   type ConfChange,
   type ConfState,
@@ -172,7 +173,8 @@ export class RawNode {
       snapshot,
       entries,
       committedEntries: raft.log.nextCommittedEntries(raft.config.uncommittedBytesMax),
-      messages: raft.messages,
+      earlyMessages: raft.messages.filter((m) => isEarlyMessage(m.type)),
+      messages: raft.messages.filter((m) => !isEarlyMessage(m.type)),
       readStates: raft.readStates,
       mustSync:
         entries.length > 0 ||
@@ -197,6 +199,7 @@ export class RawNode {
     if (ready.entries.length > 0) {
       const last = ready.entries[ready.entries.length - 1];
       log.unstable.stableTo(last.index, last.term);
+      this.raft.onPersisted(last.index, last.term);
     }
     if (ready.committedEntries.length > 0) {
       for (const entry of ready.committedEntries) this.raft.applyCommittedEntry(entry);

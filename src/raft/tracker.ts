@@ -80,12 +80,15 @@ export class ProgressTracker {
     return progress;
   }
 
-  /** resetProgress gives every member fresh progress (used when a term starts). */
-  resetProgress(self: NodeId, lastIndex: Index): void {
+  /**
+   * resetProgress gives every member fresh progress (used when a term starts); this replica's
+   * own match is the end of what it has persisted (not of what it merely holds in memory).
+   */
+  resetProgress(self: NodeId, lastIndex: Index, persistedIndex: Index): void {
     this.progress.clear();
     for (const id of this.members()) {
       const progress = this.ensureProgress(id, lastIndex + 1);
-      if (id === self) progress.match = lastIndex;
+      if (id === self) progress.match = persistedIndex;
     }
   }
 

@@ -179,11 +179,15 @@ export interface ReadState {
 
 /**
  * Ready is one batch of work for the driver. Contract, in this order:
- * 1. persist `snapshot` (if any), `entries` and `hardState` (if any) durably (synced when
+ * 1. `earlyMessages` may be sent at once, before anything is persisted: they are the leader's
+ *    Appends, heartbeats and snapshots, which depend on nothing this Ready persists (a leader
+ *    replicates in parallel with its own disk write, and counts itself only once the write is
+ *    done: Raft thesis §10.2.1). Sending them later is allowed too.
+ * 2. persist `snapshot` (if any), `entries` and `hardState` (if any) durably (synced when
  *    `mustSync`);
- * 2. only then send `messages` (some depend on what was just persisted: votes, append acks);
- * 3. apply `snapshot` to the state machine, then `committedEntries` in order;
- * 4. call `advance(ready)` once. No other Ready is produced before advance.
+ * 3. only then send `messages` (they depend on what was just persisted: votes, append acks);
+ * 4. apply `snapshot` to the state machine, then `committedEntries` in order;
+ * 5. call `advance(ready)` once. No other Ready is produced before advance.
  */
 export interface Ready {
   softState: SoftState | null;
@@ -191,9 +195,17 @@ export interface Ready {
   snapshot: Snapshot | null;
   entries: Entry[];
   committedEntries: Entry[];
+  earlyMessages: Message[];
   messages: Message[];
   readStates: ReadState[];
   mustSync: boolean;
+}
+
+/** isEarlyMessage tells whether a message may leave before its Ready is persisted. */
+export function isEarlyMessage(type: MessageType): boolean {
+  return (
+    type === MessageType.Append || type === MessageType.Heartbeat || type === MessageType.Snapshot
+  );
 }
 
 /** emptyMessage returns a Message of `type` with every other field zero. */

@@ -394,6 +394,8 @@ export class StoreNode {
       mustSync ||= ready.mustSync;
       this.stats.entriesPersisted += ready.entries.length;
     }
+    // The leaders' Appends and heartbeats leave now: followers write while we do (Ready contract).
+    this.sendMessages(batch, (ready) => ready.earlyMessages);
     if (mustSync && this.mutation === 'ack-before-sync') {
       this.syncLater(); // the bug under test: acknowledge first, write a second later
     } else if (mustSync) {
@@ -405,18 +407,26 @@ export class StoreNode {
       this.writeFault = null;
       failpoint('after-log-sync');
     }
-    const outgoing: Message[] = [];
     for (const [group, ready] of batch) {
       if (ready.softState) group.onRoleChange(ready.softState.role, ready.softState.leader);
-      for (const m of ready.messages) {
+    }
+    this.sendMessages(batch, (ready) => ready.messages);
+    failpoint('before-apply');
+    await Promise.all(batch.map(([group, ready]) => this.apply(group, ready)));
+  }
+
+  /** sendMessages sends the chosen messages of a cycle's Readies (snapshots out of band). */
+  private sendMessages(batch: [GroupReplica, Ready][], pick: (ready: Ready) => Message[]): void {
+    const outgoing: Message[] = [];
+    for (const [group, ready] of batch) {
+      for (const m of pick(ready)) {
         if (m.type === MessageType.Snapshot) this.snapshots.send(group, m);
         else outgoing.push(m);
       }
     }
+    if (outgoing.length === 0) return;
     this.transport.send(outgoing);
     this.stats.messagesSent += outgoing.length;
-    failpoint('before-apply');
-    await Promise.all(batch.map(([group, ready]) => this.apply(group, ready)));
   }
 
   /** apply applies one group's Ready (committed entries, read states) and advances it. */

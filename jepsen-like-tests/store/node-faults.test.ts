@@ -164,7 +164,8 @@ describe('catch-up by snapshot, and kill -9 during its install', { timeout: 180_
     cluster = await ProcessCluster.start({
       dir,
       groupCount: groups,
-      nodeConfig: { compactEntries: 20, compactTrailingEntries: 5 },
+      // No leader hand-backs: a resumed transfer needs the same leader (and image) again.
+      nodeConfig: { compactEntries: 20, compactTrailingEntries: 5, leaderBalanceTicks: 0 },
     });
     await cluster.waitForLeaders(groups);
     client = await StrataClient.connect({ endpoints: cluster.endpoints(), deadlineMs: 10_000 });

@@ -63,14 +63,5 @@ export async function withTimeout<T>(promise: Promise<T>, ms: number, fallback: 
   }
 }
 
-/** mulberry32 returns a seeded PRNG of floats in [0, 1) (workload and nemesis choices). */
-export function mulberry32(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
+/** mulberry32 (the core's seeded PRNG) drives workload and nemesis choices. */
+export { mulberry32 } from '../../src/raft/config.js';

@@ -119,6 +119,50 @@ export interface TxnResult {
   responses: ResponseOp[];
 }
 
+/** ConnectedCluster is what connectCluster sets up for a client class. */
+export interface ConnectedCluster {
+  pool: ChannelPool;
+  executor: Executor;
+  clusterId: string;
+  deadlineMs: number;
+}
+
+/**
+ * connectCluster discovers the cluster from its endpoints (Admin.Cluster, trying them in turn
+ * until the deadline), builds the ring, seeds the leader cache and returns the executor that
+ * StrataClient and TaskClient run their calls on. `attemptTimeoutMsDefault` applies when the
+ * options give none.
+ */
+export async function connectCluster(
+  options: ConnectOptions,
+  attemptTimeoutMsDefault?: number,
+): Promise<ConnectedCluster> {
+  const endpoints = checkEndpoints(options.endpoints);
+  const deadlineMs = checkDeadlineMs(options.deadlineMs ?? DEADLINE_MS_DEFAULT);
+  const pool = new ChannelPool();
+  const ctx = new CallContext('connect', deadlineMs, options.signal);
+  try {
+    const found = await discover(endpoints, pool, ctx, { backoff: options.backoff });
+    const router = new Router(found.layout, found.info.leaders);
+    const connection: ConnectionOptions = {
+      attemptTimeoutMs: options.attemptTimeoutMs ?? attemptTimeoutMsDefault,
+    };
+    const executor = new Executor(router, pool, {
+      laneMax: options.laneMax,
+      backoff: options.backoff,
+      connection,
+      endpoints,
+      clusterId: found.info.clusterId,
+    });
+    return { pool, executor, clusterId: found.info.clusterId, deadlineMs };
+  } catch (error) {
+    pool.close();
+    throw error;
+  } finally {
+    ctx.dispose();
+  }
+}
+
 /** StrataClient talks to one Strata cluster. Create it with StrataClient.connect. */
 export class StrataClient {
   /** clusterId is the id of the cluster the client is connected to. */
@@ -140,28 +184,8 @@ export class StrataClient {
    * in turn until the deadline), builds the ring and seeds the leader cache.
    */
   static async connect(options: ConnectOptions): Promise<StrataClient> {
-    const endpoints = checkEndpoints(options.endpoints);
-    const deadlineMs = checkDeadlineMs(options.deadlineMs ?? DEADLINE_MS_DEFAULT);
-    const pool = new ChannelPool();
-    const ctx = new CallContext('connect', deadlineMs, options.signal);
-    try {
-      const found = await discover(endpoints, pool, ctx, { backoff: options.backoff });
-      const router = new Router(found.layout, found.info.leaders);
-      const connection: ConnectionOptions = { attemptTimeoutMs: options.attemptTimeoutMs };
-      const executor = new Executor(router, pool, {
-        laneMax: options.laneMax,
-        backoff: options.backoff,
-        connection,
-        endpoints,
-        clusterId: found.info.clusterId,
-      });
-      return new StrataClient(pool, executor, found.info.clusterId, deadlineMs);
-    } catch (error) {
-      pool.close();
-      throw error;
-    } finally {
-      ctx.dispose();
-    }
+    const { pool, executor, clusterId, deadlineMs } = await connectCluster(options);
+    return new StrataClient(pool, executor, clusterId, deadlineMs);
   }
 
   /** put writes `value` under `key`. */

@@ -35,14 +35,12 @@ import type {
   TaskRequest,
   TaskResponse,
 } from '../store/kv-types.js';
-import { CallContext, checkDeadlineMs } from './call-context.js';
+import { CallContext } from './call-context.js';
 import { ChannelPool } from './channels.js';
-import { DEADLINE_MS_DEFAULT, type CallOptions, type ConnectOptions } from './client.js';
-import { checkEndpoints, discover } from './discovery.js';
+import { connectCluster, type CallOptions, type ConnectOptions } from './client.js';
 import { ClosedError, UnavailableError } from './errors.js';
 import { Executor, type Answer } from './executor.js';
 import { checked, rangeRequest, type Consistency } from './requests.js';
-import { Router } from './router.js';
 import { taskErrorOf } from './task-errors.js';
 
 /**
@@ -81,29 +79,9 @@ export class TaskClient {
 
   /** TaskClient.connect discovers the cluster from its endpoints, as StrataClient.connect. */
   static async connect(options: ConnectOptions): Promise<TaskClient> {
-    const endpoints = checkEndpoints(options.endpoints);
-    const deadlineMs = checkDeadlineMs(options.deadlineMs ?? DEADLINE_MS_DEFAULT);
-    const pool = new ChannelPool();
-    const ctx = new CallContext('connect', deadlineMs, options.signal);
-    try {
-      const found = await discover(endpoints, pool, ctx, { backoff: options.backoff });
-      const router = new Router(found.layout, found.info.leaders);
-      const executor = new Executor(router, pool, {
-        laneMax: options.laneMax,
-        backoff: options.backoff,
-        connection: {
-          attemptTimeoutMs: options.attemptTimeoutMs ?? TASK_ATTEMPT_TIMEOUT_MS_DEFAULT,
-        },
-        endpoints,
-        clusterId: found.info.clusterId,
-      });
-      return new TaskClient(pool, executor, found.info.clusterId, deadlineMs);
-    } catch (error) {
-      pool.close();
-      throw error;
-    } finally {
-      ctx.dispose();
-    }
+    const connected = await connectCluster(options, TASK_ATTEMPT_TIMEOUT_MS_DEFAULT);
+    const { pool, executor, clusterId, deadlineMs } = connected;
+    return new TaskClient(pool, executor, clusterId, deadlineMs);
   }
 
   /** groupOfTask returns the group that holds the task; InvalidArgumentError if it cannot. */

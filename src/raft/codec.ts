@@ -16,7 +16,7 @@
  * The encoded bytes may be a Node Buffer (a Uint8Array) viewing a shared pool.
  */
 import { AssertionFailure, RaftError } from './errors.js';
-import { uint64ToSafeNumber, type WireLong } from './wire-numbers.js';
+import { asWire, uint64ToSafeNumber, type WireLong } from './wire-numbers.js';
 import { strata } from './gen/raft.js';
 import type { strata as pb } from './gen/raft-types.js';
 import {
@@ -431,25 +431,6 @@ function firstShared(left: readonly number[], right: readonly number[]): number 
 }
 
 // ---- Encoding: cheap checks of the caller's values, then the generated encoders ----
-
-/**
- * Wire is how a plain value looks to the generated encoder: the same fields, with our enums
- * and branded ids seen as plain numbers (which the generated enum types accept).
- */
-type Wire<T> = T extends Uint8Array
-  ? Uint8Array
-  : T extends readonly (infer U)[]
-    ? Wire<U>[]
-    : T extends number
-      ? number
-      : T extends object
-        ? { [K in keyof T]: Wire<T[K]> }
-        : T;
-
-/** asWire views a plain value as its Wire form (a type-level view: nothing is copied). */
-function asWire<T>(value: T): Wire<T> {
-  return value as unknown as Wire<T>;
-}
 
 /**
  * checkUint64 asserts a number can be encoded as uint64 and decoded back exactly. The field

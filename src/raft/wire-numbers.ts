@@ -1,8 +1,27 @@
 /**
- * A check shared by the protobuf codecs (src/raft/codec.ts, src/store/kv-codec.ts): decoded
- * uint64 values are validated the same way everywhere; each codec wraps the reason in its own
- * typed error.
+ * Pieces shared by the protobuf codecs (src/raft/codec.ts, src/store/kv-codec.ts): decoded
+ * uint64 values are validated the same way everywhere (each codec wraps the reason in its own
+ * typed error), and plain values are viewed as the generated encoders' input the same way.
  */
+
+/**
+ * Wire is how a plain value looks to a generated encoder: the same fields, with our enums and
+ * branded ids seen as plain numbers (which the generated enum types accept).
+ */
+export type Wire<T> = T extends Uint8Array
+  ? Uint8Array
+  : T extends readonly (infer U)[]
+    ? Wire<U>[]
+    : T extends number
+      ? number
+      : T extends object
+        ? { [K in keyof T]: Wire<T[K]> }
+        : T;
+
+/** asWire views a plain value as its Wire form (a type-level view: nothing is copied). */
+export function asWire<T>(value: T): Wire<T> {
+  return value as unknown as Wire<T>;
+}
 
 /** WireLong is the Long protobufjs returns for uint64 fields (when the long package loads). */
 export interface WireLong {

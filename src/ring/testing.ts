@@ -2,18 +2,13 @@
  * Helpers shared by the ring's tests and its measurement script: seeded key sets and a spread
  * summary. Keys come from a fixed seed so every run measures the same sample.
  */
+import { mulberry32 } from '../raft/config.js';
 import type { GroupRing } from './group-ring.js';
 
 /** seededRandom returns a mulberry32 generator of uint32 values: small, fast, reproducible. */
 export function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (t ^ (t >>> 14)) >>> 0;
-  };
+  const next = mulberry32(seed);
+  return () => next() * 4_294_967_296; // mulberry32 divides a uint32 by 2^32: exact inverse
 }
 
 /** randomKeys returns `count` random 16-byte keys drawn from `seed`. */

@@ -17,7 +17,7 @@
  * that cannot be encoded (negative, fractional, unsafe) is a caller bug and fails an assertion.
  */
 import { AssertionFailure } from '../raft/errors.js';
-import { uint64ToSafeNumber, type WireLong } from '../raft/wire-numbers.js';
+import { asWire, uint64ToSafeNumber, type WireLong } from '../raft/wire-numbers.js';
 import { EMPTY_BYTES, type GroupId, type NodeId } from '../raft/types.js';
 import { MalformedError } from './kv-errors.js';
 import { strata } from './kv-gen/kv.js';
@@ -944,23 +944,4 @@ function checkUint64(value: number, path: string): void {
   if (!Number.isSafeInteger(value) || value < 0) {
     throw new AssertionFailure(`encode: ${path} = ${value} is not an integer in [0, 2^53 - 1]`);
   }
-}
-
-/**
- * Wire is how a plain value looks to the generated encoder: the same fields, with our enums
- * and branded ids seen as plain numbers (which the generated enum types accept).
- */
-type Wire<T> = T extends Uint8Array
-  ? Uint8Array
-  : T extends readonly (infer U)[]
-    ? Wire<U>[]
-    : T extends number
-      ? number
-      : T extends object
-        ? { [K in keyof T]: Wire<T[K]> }
-        : T;
-
-/** asWire views a plain value as its Wire form (a type-level view: nothing is copied). */
-function asWire<T>(value: T): Wire<T> {
-  return value as unknown as Wire<T>;
 }

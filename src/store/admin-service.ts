@@ -31,7 +31,7 @@ export function adminImplementation(node: StoreNode): grpc.UntypedServiceImpleme
     ) => {
       const leaders: number[] = [];
       for (let groupId = 1; groupId <= node.layout.groupCount; groupId++) {
-        leaders.push(node.groups.get(groupId as never)?.raw.status().leader ?? 0);
+        leaders.push(node.groups.get(groupId as never)?.raw.leaderId() ?? 0);
       }
       callback(
         null,

@@ -114,7 +114,7 @@ export class KvService {
       throw new StoreError(
         'NOT_LEADER',
         `node ${this.node.config.nodeId} does not lead group ${groupId}`,
-        group.raw.status().leader,
+        group.raw.leaderId(),
       );
     }
     const result = await this.node.propose(groupId, encodeCommand(command));
@@ -168,7 +168,7 @@ export class KvService {
         throw new StoreError(
           'NOT_LEADER',
           `node ${this.node.config.nodeId} does not lead group ${groupId}`,
-          group.raw.status().leader,
+          group.raw.leaderId(),
         );
       }
       await this.node.linearizableBarrier(groupId);
@@ -178,7 +178,7 @@ export class KvService {
     const response = await this.node.sm.range(groupId, request);
     response.header = {
       ...response.header,
-      leaderId: group.raw.status().leader,
+      leaderId: group.raw.leaderId(),
       epoch: this.node.layout.epoch,
     };
     return response;

@@ -452,7 +452,7 @@ export class StoreNode {
 
   /**
    * compact discards log entries the state machine has durably applied, keeping
-   * compactTrailingEntries below for slow followers (and never past a follower being caught up).
+   * compactTrailingEntries below for slow followers (one further behind gets a snapshot).
    */
   private async compact(group: GroupReplica): Promise<void> {
     group.appliedSinceCompaction = 0;
@@ -536,7 +536,7 @@ export class StoreNode {
 
   /** leaderOf returns the leader a group's replica here believes in. */
   leaderOf(groupId: GroupId): NodeId {
-    return this.groups.get(groupId)?.raw.status().leader ?? NONE;
+    return this.groups.get(groupId)?.raw.leaderId() ?? NONE;
   }
 
   /** requireGroup returns a hosted group or throws NOT_FOUND. */

@@ -37,14 +37,22 @@ JAVA_OPTS=(-Xms128m -Xmx512m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Djava.awt
 
 fetch() {
   if [ -f "$LIBS/.complete" ]; then return; fi
-  command -v mvn >/dev/null || { echo "kafka.sh: mvn is not installed" >&2; exit 1; }
-  echo "kafka.sh: fetching the Kafka 3.9.1 jars into $LIBS (once)" >&2
-  rm -rf "$LIBS.tmp"
-  mvn -q -B -f "$ROOT/scripts/kafka/pom.xml" dependency:copy-dependencies \
-    -DincludeScope=runtime -DoutputDirectory="$LIBS.tmp" >&2
-  rm -rf "$LIBS"
-  mv "$LIBS.tmp" "$LIBS"
-  touch "$LIBS/.complete"
+  mkdir -p "$CACHE"
+  # Test files start brokers in parallel: one fetches while the others wait on the lock.
+  exec 9>"$CACHE/.fetch.lock"
+  flock 9
+  if [ ! -f "$LIBS/.complete" ]; then
+    command -v mvn >/dev/null || { echo "kafka.sh: mvn is not installed" >&2; exit 1; }
+    echo "kafka.sh: fetching the Kafka 3.9.1 jars into $LIBS (once)" >&2
+    rm -rf "$LIBS.tmp"
+    mvn -q -B -f "$ROOT/scripts/kafka/pom.xml" dependency:copy-dependencies \
+      -DincludeScope=runtime -DoutputDirectory="$LIBS.tmp" >&2
+    rm -rf "$LIBS"
+    mv "$LIBS.tmp" "$LIBS"
+    touch "$LIBS/.complete"
+  fi
+  flock -u 9
+  exec 9>&-
 }
 
 free_port() {

@@ -62,6 +62,8 @@ interface NodeProcess {
   id: number;
   address: string;
   configPath: string;
+  /** args replace `node --config <configPath>` (a node started with --join). */
+  args?: string[];
   child: ChildProcess | null;
   log: string[];
 }
@@ -127,7 +129,8 @@ export class ProcessCluster {
     const node = this.node(id);
     if (node.child) throw new Error(`node ${id} is running`);
     const gid = this.options.gidOf?.(id);
-    const child = spawn(process.execPath, [STRATA_BIN, 'node', '--config', node.configPath], {
+    const args = node.args ?? ['node', '--config', node.configPath];
+    const child = spawn(process.execPath, [STRATA_BIN, ...args], {
       env: { ...process.env, ...this.options.env, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
       ...(gid === undefined ? {} : { gid }),
@@ -145,6 +148,42 @@ export class ProcessCluster {
       if (node.child === child) node.child = null;
     });
     node.child = child;
+  }
+
+  /**
+   * addJoiningNode starts node `id` with `strata node --join <joinAddress>` (a new member of
+   * the running cluster, on a free port) and returns its address. `clusterId` defaults to the
+   * cluster's own.
+   */
+  async addJoiningNode(
+    id: number,
+    joinAddress: string,
+    options: { clusterId?: string } = {},
+  ): Promise<string> {
+    if (this.nodes.has(id)) throw new Error(`node ${id} exists`);
+    const address = this.options.addressOf?.(id) ?? `127.0.0.1:${await freePort()}`;
+    const dataDir = join(this.options.dir, `node-${id}`);
+    const extra = Object.entries(this.options.nodeConfig ?? {}).flatMap(([key, value]) => {
+      const flag = key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+      return typeof value === 'number' ? [`--${flag}`, String(value)] : [];
+    });
+    const args = [
+      'node',
+      '--join',
+      joinAddress,
+      '--cluster-id',
+      options.clusterId ?? this.options.clusterId ?? 'test',
+      '--node-id',
+      String(id),
+      '--listen',
+      address,
+      '--data-dir',
+      dataDir,
+      ...extra,
+    ];
+    this.nodes.set(id, { id, address, configPath: '', args, child: null, log: [] });
+    this.launch(id);
+    return address;
   }
 
   /** isRunning tells whether node `id`'s process is alive. */

@@ -32,7 +32,38 @@ export const COMMANDS: readonly (readonly [string, string])[] = [
   ['scan', 'scan [--prefix p] [--limit n]: list keys in order, across all groups'],
   ['status', 'show every group: leader, term, commit, applied, members, lag'],
   ['tasks', 'tasks [--application a] [--brokers h:p] [--json]: stream tasks, checkpoints, lag'],
+  [
+    'admin',
+    'admin <add-node|drain-node|remove-node|rebalance|move-replica|transfer-leader|status>',
+  ],
 ];
+
+/** ADMIN_SUBCOMMANDS lists the `strata admin` subcommands. */
+export const ADMIN_SUBCOMMANDS = [
+  'add-node',
+  'drain-node',
+  'remove-node',
+  'rebalance',
+  'move-replica',
+  'transfer-leader',
+  'status',
+] as const;
+
+/** AdminCommand is a parsed `strata admin` command line (unused numbers are 0). */
+export interface AdminCommand {
+  type: 'admin';
+  op: (typeof ADMIN_SUBCOMMANDS)[number];
+  endpoints: string[];
+  clusterId: string;
+  nodeId: number;
+  groupId: number;
+  fromNode: number;
+  toNode: number;
+  address: string;
+  wait: boolean;
+  timeoutMs: number;
+  json: boolean;
+}
 
 /** ClientFlags are the flags every client command takes. */
 export interface ClientFlags {
@@ -50,7 +81,8 @@ export type Command =
   | ({ type: 'del'; key: string } & ClientFlags)
   | ({ type: 'scan'; prefix: string; limit: number } & ClientFlags)
   | ({ type: 'status' } & ClientFlags)
-  | ({ type: 'tasks'; application: string; brokers: string[]; json: boolean } & ClientFlags);
+  | ({ type: 'tasks'; application: string; brokers: string[]; json: boolean } & ClientFlags)
+  | AdminCommand;
 
 type OptionSpec = { type: 'string' | 'boolean'; short?: string };
 
@@ -80,6 +112,7 @@ export const NODE_FLAGS: Readonly<Record<string, { key: string; kind: 'int' | 't
     'entry-bytes-max': { key: 'entryBytesMax', kind: 'int' },
     'quiesce-ticks': { key: 'quiesceTicks', kind: 'int' },
     'leader-balance-ticks': { key: 'leaderBalanceTicks', kind: 'int' },
+    join: { key: 'join', kind: 'text' },
   };
 
 /** parseCommandLine parses `strata`'s arguments (argv without node and the script). */
@@ -93,6 +126,8 @@ export function parseCommandLine(argv: readonly string[], env: NodeJS.ProcessEnv
   switch (name) {
     case 'node':
       return parseNode(rest);
+    case 'admin':
+      return parseAdmin(rest, env);
     case 'dev':
       return parseDev(rest);
     case 'put':
@@ -140,6 +175,71 @@ function parseNode(args: readonly string[]): Command {
     throw new UsageError('node: give --config <file.json> and/or flags (see strata node --help)');
   }
   return { type: 'node', configFile, flags };
+}
+
+function parseAdmin(args: readonly string[], env: NodeJS.ProcessEnv): Command {
+  const [sub, ...rest] = args;
+  if (sub === undefined || sub === '--help' || sub === '-h')
+    return { type: 'help', topic: 'admin' };
+  const op = ADMIN_SUBCOMMANDS.find((name) => name === sub);
+  if (!op) {
+    throw new UsageError(`admin: unknown subcommand '${sub}' (${ADMIN_SUBCOMMANDS.join(', ')})`);
+  }
+  const { values, positionals } = parse(`admin ${op}`, rest, {
+    ...HELP,
+    endpoints: { type: 'string' },
+    'cluster-id': { type: 'string' },
+    node: { type: 'string' },
+    'node-id': { type: 'string' },
+    group: { type: 'string' },
+    from: { type: 'string' },
+    to: { type: 'string' },
+    address: { type: 'string' },
+    wait: { type: 'boolean' },
+    'timeout-ms': { type: 'string' },
+    json: { type: 'boolean' },
+  });
+  if (values.help) return { type: 'help', topic: 'admin' };
+  const int = (flag: string, min: number): number =>
+    typeof values[flag] === 'string' ? integerFlag(`admin ${op} --${flag}`, values[flag], min) : 0;
+  const command: AdminCommand = {
+    type: 'admin',
+    op,
+    endpoints: parseEndpoints(stringOr(values.endpoints, env[ENDPOINTS_ENV] || DEFAULT_ENDPOINTS)),
+    clusterId: stringOr(values['cluster-id'], ''),
+    nodeId: int('node', 1) || int('node-id', 1),
+    groupId: int('group', 1),
+    fromNode: int('from', 1),
+    toNode: int('to', 1),
+    address: stringOr(values.address, ''),
+    wait: values.wait === true,
+    timeoutMs: int('timeout-ms', 1) || 600_000,
+    json: values.json === true,
+  };
+  // The node of drain-node and remove-node may also be given as the only argument.
+  if (
+    (op === 'drain-node' || op === 'remove-node') &&
+    positionals.length === 1 &&
+    !command.nodeId
+  ) {
+    command.nodeId = integerFlag(`admin ${op} <node>`, positionals[0]!, 1);
+  } else {
+    noPositionals(`admin ${op}`, positionals);
+  }
+  const need = (ok: boolean, usage: string): void => {
+    if (!ok) throw new UsageError(`admin ${op}: usage: strata admin ${op} ${usage}`);
+  };
+  if (op === 'add-node') need(command.address !== '', '--address <host:port> [--node-id <n>]');
+  if (op === 'drain-node' || op === 'remove-node') need(command.nodeId > 0, '--node <id>');
+  if (op === 'move-replica') {
+    need(
+      command.groupId > 0 && command.fromNode > 0 && command.toNode > 0,
+      '--group <g> --from <node> --to <node>',
+    );
+  }
+  if (op === 'transfer-leader')
+    need(command.groupId > 0 && command.toNode > 0, '--group <g> --to <node>');
+  return command;
 }
 
 function parseDev(args: readonly string[]): Command {

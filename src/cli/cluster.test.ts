@@ -232,7 +232,7 @@ describe('strata cluster end to end', { timeout: 240_000 }, () => {
     const header = lines.findIndex((line) => line.startsWith('group  leader  term'));
     assert.ok(header > 0, status.stdout);
     const rows = lines.slice(header + 1).filter((line) => line.trim() !== '');
-    assert.equal(rows.length, GROUPS);
+    assert.equal(rows.length, GROUPS + 1, 'the data groups and the metadata group 0');
     for (const row of rows) assert.match(row, /^\s*\d+\s+[123]\s+\d+\s+\d+\s+\d+\s+1,2,3\s+\d+$/);
   });
 

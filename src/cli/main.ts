@@ -70,6 +70,10 @@ async function run(command: Command, io: CliIo): Promise<number> {
       const { runTasks } = await import('./tasks-command.js');
       return runTasks(command, io);
     }
+    case 'admin': {
+      const { runAdmin } = await import('./admin-command.js');
+      return runAdmin(command, io);
+    }
     default:
       return command satisfies never;
   }

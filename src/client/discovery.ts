@@ -45,7 +45,7 @@ export async function discover(
   endpoints: readonly string[],
   pool: ChannelPool,
   ctx: CallContext,
-  options: { clusterId?: string; backoff?: BackoffOptions } = {},
+  options: { clusterId?: string; backoff?: BackoffOptions; minEpoch?: number } = {},
 ): Promise<Discovered> {
   const backoff = new Backoff(options.backoff);
   const errors = new Map<string, string>();
@@ -56,10 +56,13 @@ export async function discover(
         ctx.throwIfFailed();
         try {
           const found = await askCluster(endpoint, pool, ctx);
-          if (options.clusterId === undefined || found.info.clusterId === options.clusterId) {
+          if (options.clusterId !== undefined && found.info.clusterId !== options.clusterId) {
+            errors.set(endpoint, `belongs to cluster '${found.info.clusterId}'`);
+          } else if (found.layout.epoch < (options.minEpoch ?? 0)) {
+            errors.set(endpoint, `has epoch ${found.layout.epoch}, older than ${options.minEpoch}`);
+          } else {
             return found;
           }
-          errors.set(endpoint, `belongs to cluster '${found.info.clusterId}'`);
         } catch (error) {
           if (error === ctx.failure) throw error;
           errors.set(endpoint, error instanceof Error ? error.message : String(error));

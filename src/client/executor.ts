@@ -55,6 +55,10 @@ interface Failure {
   leaderId: number;
   /** sent is false when the request surely never reached a node. */
   sent: boolean;
+  /** epoch is the answering node's layout epoch (0 without an answer). */
+  epoch?: number;
+  /** address is the node that answered ('' without an answer). */
+  address?: string;
 }
 
 /** RetryState is one request's progress through its attempts. */
@@ -181,8 +185,8 @@ export class Executor {
         this.#noteAnswer(op.groupId, response);
         return response;
       }
-      const { code, message, limit, leaderId } = response.error;
-      return { code, message, limit, leaderId, sent: true };
+      const { code, message, limit, leaderId, epoch } = response.error;
+      return { code, message, limit, leaderId, sent: true, epoch, address: connection.address };
     } catch (error) {
       if (!(error instanceof TransportError)) {
         connection.forget(requestId);
@@ -219,7 +223,12 @@ export class Executor {
         return lease;
       case 'refresh-layout': {
         const epoch = this.router.epoch;
-        await this.refreshLayout(ctx).catch(() => undefined);
+        // A node that said STALE_EPOCH has the newer layout: ask it first, and take no older.
+        const hint =
+          failure.code === 'STALE_EPOCH' && failure.address
+            ? { address: failure.address, minEpoch: failure.epoch ?? 0 }
+            : undefined;
+        await this.refreshLayout(ctx, hint).catch(() => undefined);
         ctx.throwIfFailed();
         if (this.router.epoch === epoch && failure.code === 'WRONG_GROUP') {
           throw errorFromStatus(failure, op.what, op.write && retry.maybeApplied);
@@ -298,11 +307,15 @@ export class Executor {
    * refreshLayout fetches the layout again (one fetch at a time, shared by every caller) from
    * the known nodes and the configured endpoints, and installs it if its epoch is not older.
    */
-  refreshLayout(ctx: CallContext): Promise<void> {
+  refreshLayout(ctx: CallContext, hint?: { address: string; minEpoch: number }): Promise<void> {
     this.#refreshing ??= (async () => {
-      const endpoints = [...new Set([...this.router.addresses(), ...this.#options.endpoints])];
+      const first = hint ? [hint.address] : [];
+      const endpoints = [
+        ...new Set([...first, ...this.router.addresses(), ...this.#options.endpoints]),
+      ];
       const found = await discover(endpoints, this.#pool, ctx, {
         clusterId: this.#options.clusterId,
+        minEpoch: hint?.minEpoch,
       });
       this.router.update(found.layout, found.info.leaders);
     })().finally(() => (this.#refreshing = null));

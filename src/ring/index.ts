@@ -21,13 +21,22 @@ export {
   type Placement,
   type ReplicaMove,
 } from './placement.js';
+export { countMoves, rebalanceTargets } from './rebalance.js';
 export {
   LAYOUT_JSON_LENGTH_MAX,
+  META_GROUP_ID,
+  META_REPLICAS_MAX,
+  NODE_STATES,
   createClusterLayout,
+  groupEntry,
+  groupsOf,
+  liveNodes,
   parseClusterLayout,
   placementOfLayout,
+  targetsOfLayout,
   type ClusterLayout,
   type ClusterLayoutOptions,
   type GroupReplicas,
   type LayoutNode,
+  type NodeState,
 } from './layout.js';

@@ -113,7 +113,20 @@ describe('ClusterLayout', () => {
       [mutated((l) => l.placement.pop()), '$.placement', /has 3 entries/],
       [mutated((l) => (l.placement[1].groupId = 1)), '$.placement', /group 2 is missing/],
       [mutated((l) => (l.placement[1].groupId = 5)), '$.placement[1].groupId', /\[1, 4\]/],
-      [mutated((l) => l.placement[0].replicas.pop()), '$.placement[0].replicas', /has 2/],
+      [mutated((l) => l.placement[0].target.pop()), '$.placement[0].target', /has 2/],
+      [mutated((l) => (l.placement[0].replicas = [])), '$.placement[0].replicas', /has 0/],
+      [
+        mutated((l) => (l.placement[0].learners = [9])),
+        '$.placement[0].learners',
+        /node 9 is not in \$.nodes/,
+      ],
+      [
+        mutated((l) => (l.placement[0].learners = [...l.placement[0].replicas])),
+        '$.placement[0].learners',
+        /without a voter/,
+      ],
+      [mutated((l) => (l.nodes[0].state = 'gone')), '$.nodes[0].state', /must be one of/],
+      [mutated((l) => (l.metaGroup.target = [])), '$.metaGroup.target', /has 0 nodes/],
       [
         mutated((l) => (l.placement[0].replicas[1] = l.placement[0].replicas[0])),
         '$.placement[0].replicas',
@@ -143,11 +156,17 @@ describe('ClusterLayout', () => {
   test('parseClusterLayout accepts a placement that differs from the computed one', () => {
     // During a move the stored placement is the truth; the parser checks structure only.
     const layout = mutated((l) => {
-      l.placement[0].replicas = [4, 3, 2];
+      l.placement[0].replicas = [4, 3, 2, 1];
+      l.placement[0].learners = [1];
       l.placement.reverse();
     });
     const parsed = parseClusterLayout(layout);
-    assert.deepEqual(parsed.placement[0], { groupId: 1, replicas: [4, 3, 2] });
+    assert.deepEqual(parsed.placement[0], {
+      groupId: 1,
+      replicas: [4, 3, 2, 1],
+      learners: [1],
+      target: createClusterLayout({ nodes: fourNodes, groupCount: 4 }).placement[0]!.target,
+    });
     assert.deepEqual(
       parsed.placement.map((entry) => entry.groupId),
       [1, 2, 3, 4],

@@ -1,6 +1,6 @@
 /**
- * ClusterLayout: the plain-data description of a cluster's routing, written to config files,
- * served on a node's status endpoint and (later) kept in the metadata group with its epoch.
+ * ClusterLayout: the plain-data description of a cluster's routing and membership, kept in the
+ * metadata group (group 0) with its epoch, persisted by every node and served to clients.
  * It is JSON as is (`JSON.stringify(layout)`); `parseClusterLayout` is the one way back in and
  * checks everything, because a layout read from disk or the network is untrusted input.
  */
@@ -20,17 +20,41 @@ import { placement, type Placement } from './placement.js';
 /** LAYOUT_JSON_LENGTH_MAX bounds the JSON text parsed (65,535 groups need about 3 MB). */
 export const LAYOUT_JSON_LENGTH_MAX = 16 * 1024 * 1024;
 
+/**
+ * NodeState is where a node is in its life: `joining` (registered, not yet seen serving),
+ * `up` (may hold replicas), `draining` (giving its leaders and replicas away), `removed` (gone
+ * for good; its id is never reused, its address may be).
+ */
+export type NodeState = 'joining' | 'up' | 'draining' | 'removed';
+
+/** NODE_STATES lists every NodeState. */
+export const NODE_STATES: readonly NodeState[] = ['joining', 'up', 'draining', 'removed'];
+
+/** META_GROUP_ID is the metadata group's id; data groups are 1..groupCount. */
+export const META_GROUP_ID = 0 as GroupId;
+
+/** META_REPLICAS_MAX is the most voters the metadata group gets (as etcd: 5 is enough). */
+export const META_REPLICAS_MAX = 5;
+
 /** LayoutNode is one member of the cluster. */
 export interface LayoutNode {
   id: NodeId;
   /** address is where peers and clients reach the node, as `host:port`. */
   address: string;
+  state: NodeState;
 }
 
-/** GroupReplicas is one group's replica set; `replicas[0]` is its preferred leader. */
+/**
+ * GroupReplicas is one group's replicas. `replicas` are its current Raft members (voters and
+ * learners, as last observed by the mover; clients route among them), `learners` the subset
+ * that does not vote yet, and `target` the `replicationFactor` nodes it should end on, its
+ * preferred leader first. Outside a move, `replicas` equals `target` and `learners` is empty.
+ */
 export interface GroupReplicas {
   groupId: GroupId;
   replicas: NodeId[];
+  learners: NodeId[];
+  target: NodeId[];
 }
 
 /**
@@ -47,6 +71,8 @@ export interface ClusterLayout {
   replicationFactor: number;
   nodes: LayoutNode[];
   placement: GroupReplicas[];
+  /** metaGroup is group 0, the metadata group (up to META_REPLICAS_MAX voters). */
+  metaGroup: GroupReplicas;
 }
 
 /** ClusterLayoutOptions are the inputs of a new layout; counts default to 64 groups and rf 3. */
@@ -69,7 +95,11 @@ export function createClusterLayout(options: ClusterLayoutOptions): ClusterLayou
   if (!Number.isSafeInteger(epoch) || epoch < 0) {
     throw new RingConfigError(`epoch must be a non-negative safe integer, got ${epoch}`);
   }
-  const nodes = options.nodes.map((node) => ({ id: node.id as NodeId, address: node.address }));
+  const nodes: LayoutNode[] = options.nodes.map((node) => ({
+    id: node.id as NodeId,
+    address: node.address,
+    state: 'up',
+  }));
   nodes.sort((a, b) => a.id - b.id);
   checkNodeIds(nodes.map((node) => node.id));
   checkAddresses(nodes.map((node) => node.address));
@@ -85,13 +115,45 @@ export function createClusterLayout(options: ClusterLayoutOptions): ClusterLayou
     groupCount,
     replicationFactor,
     nodes,
-    placement: [...placed].map(([groupId, replicas]) => ({ groupId, replicas })),
+    placement: [...placed].map(([groupId, replicas]) => ({
+      groupId,
+      replicas,
+      learners: [],
+      target: [...replicas],
+    })),
+    metaGroup: initialMetaGroup(nodes.map((node) => node.id)),
   };
 }
 
-/** placementOfLayout returns a layout's placement as a Map, the form `placement()` returns. */
+/** initialMetaGroup puts the metadata group on the lowest META_REPLICAS_MAX node ids. */
+function initialMetaGroup(nodeIds: readonly NodeId[]): GroupReplicas {
+  const replicas = [...nodeIds].sort((a, b) => a - b).slice(0, META_REPLICAS_MAX);
+  return { groupId: META_GROUP_ID, replicas, learners: [], target: [...replicas] };
+}
+
+/** liveNodes returns the nodes not removed. */
+export function liveNodes(layout: ClusterLayout): LayoutNode[] {
+  return layout.nodes.filter((node) => node.state !== 'removed');
+}
+
+/** groupsOf returns the metadata group then every data group, in id order. */
+export function groupsOf(layout: ClusterLayout): GroupReplicas[] {
+  return [layout.metaGroup, ...layout.placement];
+}
+
+/** groupEntry returns a group's entry (0 is the metadata group); undefined if out of range. */
+export function groupEntry(layout: ClusterLayout, groupId: number): GroupReplicas | undefined {
+  return groupId === 0 ? layout.metaGroup : layout.placement[groupId - 1];
+}
+
+/** placementOfLayout returns a layout's current replicas as a Map, as `placement()` does. */
 export function placementOfLayout(layout: ClusterLayout): Placement {
   return new Map(layout.placement.map((entry) => [entry.groupId, [...entry.replicas]]));
+}
+
+/** targetsOfLayout returns a layout's target replicas as a Map. */
+export function targetsOfLayout(layout: ClusterLayout): Placement {
+  return new Map(layout.placement.map((entry) => [entry.groupId, [...entry.target]]));
 }
 
 /** checkAddresses throws unless every address is a distinct, non-blank `host:port`. */
@@ -124,6 +186,7 @@ export function parseClusterLayout(json: unknown): ClusterLayout {
     'replicationFactor',
     'nodes',
     'placement',
+    'metaGroup',
   ]);
   const epoch = expectInteger(root.epoch, '$.epoch', 0, Number.MAX_SAFE_INTEGER);
   const routingVersion = expectInteger(root.routingVersion, '$.routingVersion', 1, 1e9);
@@ -144,11 +207,20 @@ export function parseClusterLayout(json: unknown): ClusterLayout {
   const nodes = parseNodes(root.nodes);
   rethrowAt('$', () => {
     checkGroupCount(groupCount);
-    checkReplicationFactor(replicationFactor, nodes.length);
+    checkReplicationFactor(replicationFactor, liveNodeIds(nodes).length);
   });
-  const nodeIds = new Set<number>(nodes.map((node) => node.id));
+  const nodeIds = new Set<number>(liveNodeIds(nodes));
   const placed = parsePlacement(root.placement, groupCount, replicationFactor, nodeIds);
-  return { epoch, routingVersion, groupCount, replicationFactor, nodes, placement: placed };
+  const metaGroup = parseGroup(root.metaGroup, '$.metaGroup', 0, 0, null, nodeIds);
+  return {
+    epoch,
+    routingVersion,
+    groupCount,
+    replicationFactor,
+    nodes,
+    placement: placed,
+    metaGroup,
+  };
 }
 
 /** parseJsonText parses the text after checking its length, before any work is spent on it. */
@@ -171,18 +243,28 @@ function parseNodes(value: unknown): LayoutNode[] {
   const list = expectArray(value, '$.nodes');
   const nodes = list.map((item, index) => {
     const path = `$.nodes[${index}]`;
-    const node = expectObject(item, path, ['id', 'address']);
+    const node = expectObject(item, path, ['id', 'address', 'state']);
     const id = expectInteger(node.id, `${path}.id`, 1, Number.MAX_SAFE_INTEGER) as NodeId;
     if (typeof node.address !== 'string') {
       throw new ClusterLayoutError(`${path}.address`, 'must be a string');
     }
-    return { id, address: node.address };
+    const state = node.state as NodeState;
+    if (!NODE_STATES.includes(state)) {
+      throw new ClusterLayoutError(`${path}.state`, `must be one of ${NODE_STATES.join(', ')}`);
+    }
+    return { id, address: node.address, state };
   });
   rethrowAt('$.nodes', () => {
     checkNodeIds(nodes.map((node) => node.id));
-    checkAddresses(nodes.map((node) => node.address));
+    // A removed node's address may be taken by a newer node.
+    checkAddresses(nodes.filter((node) => node.state !== 'removed').map((node) => node.address));
   });
   return nodes.sort((a, b) => a.id - b.id);
+}
+
+/** liveNodeIds returns the ids of the nodes that may hold replicas (not removed). */
+function liveNodeIds(nodes: readonly LayoutNode[]): NodeId[] {
+  return nodes.filter((node) => node.state !== 'removed').map((node) => node.id);
 }
 
 /** parsePlacement checks `$.placement`: every group once, each with a valid replica set. */
@@ -199,17 +281,9 @@ function parsePlacement(
       `has ${list.length} entries, expected one per group (${groupCount})`,
     );
   }
-  const entries = list.map((item, index) => {
-    const path = `$.placement[${index}]`;
-    const entry = expectObject(item, path, ['groupId', 'replicas']);
-    const groupId = expectInteger(entry.groupId, `${path}.groupId`, 1, groupCount) as GroupId;
-    const replicas = expectArray(entry.replicas, `${path}.replicas`).map(
-      (node, at) =>
-        expectInteger(node, `${path}.replicas[${at}]`, 1, Number.MAX_SAFE_INTEGER) as NodeId,
-    );
-    checkReplicaSet(replicas, replicationFactor, nodeIds, `${path}.replicas`);
-    return { groupId, replicas };
-  });
+  const entries = list.map((item, index) =>
+    parseGroup(item, `$.placement[${index}]`, 1, groupCount, replicationFactor, nodeIds),
+  );
   entries.sort((a, b) => a.groupId - b.groupId);
   entries.forEach((entry, index) => {
     if (entry.groupId !== index + 1) {
@@ -219,23 +293,66 @@ function parsePlacement(
   return entries;
 }
 
-/** checkReplicaSet checks one group's replicas: rf of them, distinct, all cluster members. */
-function checkReplicaSet(
-  replicas: readonly number[],
-  replicationFactor: number,
+/**
+ * parseGroup checks one group's entry: its id in [minId, maxId]; `target` of exactly
+ * `targetSize` nodes (1..META_REPLICAS_MAX when null); `replicas` of 1 to twice that many
+ * (a move adds a replica before it removes one); learners among the replicas; all distinct
+ * live nodes.
+ */
+function parseGroup(
+  item: unknown,
+  path: string,
+  minId: number,
+  maxId: number,
+  targetSize: number | null,
+  nodeIds: ReadonlySet<number>,
+): GroupReplicas {
+  const entry = expectObject(item, path, ['groupId', 'replicas', 'learners', 'target']);
+  const groupId = expectInteger(entry.groupId, `${path}.groupId`, minId, maxId) as GroupId;
+  const ids = (field: string): NodeId[] =>
+    expectArray(entry[field], `${path}.${field}`).map(
+      (node, at) =>
+        expectInteger(node, `${path}.${field}[${at}]`, 1, Number.MAX_SAFE_INTEGER) as NodeId,
+    );
+  const replicas = ids('replicas');
+  const learners = ids('learners');
+  const target = ids('target');
+  const size = targetSize ?? META_REPLICAS_MAX;
+  if (targetSize !== null && target.length !== targetSize) {
+    throw new ClusterLayoutError(
+      `${path}.target`,
+      `has ${target.length} replicas, expected the replication factor ${targetSize}`,
+    );
+  }
+  checkNodeList(target, 1, size, nodeIds, `${path}.target`);
+  checkNodeList(replicas, 1, 2 * size, nodeIds, `${path}.replicas`);
+  checkNodeList(learners, 0, 2 * size, nodeIds, `${path}.learners`);
+  for (const learner of learners) {
+    if (!replicas.includes(learner)) {
+      throw new ClusterLayoutError(`${path}.learners`, `node ${learner} is not in replicas`);
+    }
+  }
+  if (learners.length >= replicas.length) {
+    throw new ClusterLayoutError(`${path}.learners`, 'leaves the group without a voter');
+  }
+  return { groupId, replicas, learners, target };
+}
+
+/** checkNodeList checks a list of min..max distinct node ids, all live cluster members. */
+function checkNodeList(
+  list: readonly number[],
+  min: number,
+  max: number,
   nodeIds: ReadonlySet<number>,
   path: string,
 ): void {
-  if (replicas.length !== replicationFactor) {
-    throw new ClusterLayoutError(
-      path,
-      `has ${replicas.length} replicas, expected the replication factor ${replicationFactor}`,
-    );
+  if (list.length < min || list.length > max) {
+    throw new ClusterLayoutError(path, `has ${list.length} nodes, allowed ${min} to ${max}`);
   }
-  if (new Set(replicas).size !== replicas.length) {
-    throw new ClusterLayoutError(path, `repeats a node: [${replicas.join(', ')}]`);
+  if (new Set(list).size !== list.length) {
+    throw new ClusterLayoutError(path, `repeats a node: [${list.join(', ')}]`);
   }
-  for (const node of replicas) {
+  for (const node of list) {
     if (!nodeIds.has(node)) throw new ClusterLayoutError(path, `node ${node} is not in $.nodes`);
   }
 }

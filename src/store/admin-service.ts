@@ -4,7 +4,11 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { rawMethod } from './grpc-methods.js';
-import { Role } from '../raft/index.js';
+import { Role, type GroupId, type NodeId } from '../raft/index.js';
+import { AdminCallError } from './admin-calls.js';
+import { ChangeRefused } from './meta-changes.js';
+import { changeInputOf, grpcCodeOf, type MetaService } from './meta.js';
+import { StoreError } from './group.js';
 import { strata } from './admin-gen/admin.js';
 import type { strata as AdminTypes } from './admin-gen/admin-types.js';
 import type { StoreNode } from './node.js';
@@ -13,7 +17,12 @@ import type { StoreNode } from './node.js';
 export const ADMIN_SERVICE: grpc.ServiceDefinition = {
   cluster: rawMethod('strata.admin.Admin', 'Cluster', false, false),
   status: rawMethod('strata.admin.Admin', 'Status', false, false),
+  change: rawMethod('strata.admin.Admin', 'Change', false, false),
+  groupChange: rawMethod('strata.admin.Admin', 'GroupChange', false, false),
 };
+
+/** CHANGE_DEADLINE_MS bounds a change passed on to the metadata leader. */
+const CHANGE_DEADLINE_MS = 15_000;
 
 const ROLE_NAMES: Record<Role, string> = {
   [Role.Follower]: 'follower',
@@ -22,9 +31,106 @@ const ROLE_NAMES: Record<Role, string> = {
   [Role.Leader]: 'leader',
 };
 
+/** failure turns an error into a gRPC status for the callback. */
+function failure(error: unknown): Partial<grpc.StatusObject> {
+  const details = error instanceof Error ? error.message : String(error);
+  return { code: grpcCodeOf(error), details };
+}
+
+/**
+ * change runs a layout change here if this node leads the metadata group, else passes it on
+ * (once) to the leader, or to each metadata replica in turn while the leader is unknown.
+ */
+async function change(node: StoreNode, meta: MetaService, bytes: Buffer): Promise<Uint8Array> {
+  let request;
+  try {
+    request = strata.admin.ChangeRequest.decode(bytes);
+  } catch (error) {
+    throw new ChangeRefused(`malformed ChangeRequest: ${(error as Error).message}`, true);
+  }
+  if (request.clusterId !== node.config.clusterId) {
+    throw new ChangeRefused(
+      `this node belongs to cluster '${node.config.clusterId}', not '${request.clusterId}'`,
+    );
+  }
+  const input = changeInputOf(request);
+  if (meta.isLeader()) {
+    const done = await meta.change(input);
+    return strata.admin.ChangeResponse.encode({
+      epoch: done.layout.epoch,
+      layoutJson: JSON.stringify(done.layout),
+      message: done.message,
+      nodeId: done.nodeId,
+    }).finish();
+  }
+  if (request.forwarded) {
+    throw new StoreError(
+      'NOT_LEADER',
+      `node ${node.config.nodeId} does not lead the metadata group`,
+    );
+  }
+  const forwarded = strata.admin.ChangeRequest.encode({ ...request, forwarded: true }).finish();
+  const leader = meta.leaderAddress();
+  const candidates = [
+    ...(leader ? [leader] : []),
+    ...node.layout.metaGroup.replicas
+      .filter((id) => id !== node.config.nodeId)
+      .map((id) => node.addressOf(id)),
+  ];
+  let last: unknown = new StoreError('UNAVAILABLE', 'no metadata replica is known');
+  for (const address of new Set(candidates)) {
+    if (!address) continue;
+    try {
+      return await node.admin.call(address, 'Change', forwarded, CHANGE_DEADLINE_MS);
+    } catch (error) {
+      last = error;
+      if (error instanceof AdminCallError && error.grpcCode !== grpc.status.UNAVAILABLE)
+        throw error;
+    }
+  }
+  throw last;
+}
+
+/** groupChange runs one membership step of the mover on this node (the group's leader). */
+async function groupChange(meta: MetaService, bytes: Buffer): Promise<Uint8Array> {
+  let request;
+  try {
+    request = strata.admin.GroupChangeRequest.decode(bytes);
+  } catch (error) {
+    throw new ChangeRefused(`malformed GroupChangeRequest: ${(error as Error).message}`, true);
+  }
+  const done = await meta.groupChange(
+    request.groupId as GroupId,
+    request.op,
+    Number(request.nodeId) as NodeId,
+  );
+  return strata.admin.GroupChangeResponse.encode(done).finish();
+}
+
 /** adminImplementation returns the handlers of ADMIN_SERVICE for `node`. */
-export function adminImplementation(node: StoreNode): grpc.UntypedServiceImplementation {
+export function adminImplementation(
+  node: StoreNode,
+  meta: MetaService,
+): grpc.UntypedServiceImplementation {
   return {
+    change: (
+      call: grpc.ServerUnaryCall<Buffer, Uint8Array>,
+      callback: grpc.sendUnaryData<Uint8Array>,
+    ) => {
+      change(node, meta, call.request).then(
+        (bytes) => callback(null, bytes),
+        (error: unknown) => callback(failure(error)),
+      );
+    },
+    groupChange: (
+      call: grpc.ServerUnaryCall<Buffer, Uint8Array>,
+      callback: grpc.sendUnaryData<Uint8Array>,
+    ) => {
+      groupChange(meta, call.request).then(
+        (bytes) => callback(null, bytes),
+        (error: unknown) => callback(failure(error)),
+      );
+    },
     cluster: (
       _call: grpc.ServerUnaryCall<Buffer, Uint8Array>,
       callback: grpc.sendUnaryData<Uint8Array>,

@@ -7,6 +7,7 @@ import {
   NotLeaderError,
   RawNode,
   Role,
+  type ConfChange,
   type GroupId,
   type Index,
   type NodeId,
@@ -91,6 +92,19 @@ export class GroupReplica {
     let placed: { index: Index; term: Term };
     try {
       placed = this.raw.propose(data);
+    } catch (error) {
+      return Promise.reject(this.translate(error));
+    }
+    return new Promise((resolve, reject) => {
+      this.proposals.set(placed.index, { term: placed.term, resolve, reject });
+    });
+  }
+
+  /** proposeConfChange proposes one membership change; resolves once it is applied. */
+  proposeConfChange(change: ConfChange): Promise<ApplyResult> {
+    let placed: { index: Index; term: Term };
+    try {
+      placed = this.raw.proposeConfChange(change);
     } catch (error) {
       return Promise.reject(this.translate(error));
     }

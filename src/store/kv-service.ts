@@ -106,6 +106,7 @@ export class KvService {
     if (request.type === 'range') return { type: 'range', range: await this.range(request.range) };
     const op = commandOpOf(request);
     const header = headerOf(request);
+    this.checkEpoch(header);
     const groupId = this.checkRouting(header, op.type === 'txn' ? keysOf(request) : keysOfTask(op));
     const command = { clientId: header.clientId, seq: header.seq, op };
     checkCommand(command);
@@ -156,6 +157,7 @@ export class KvService {
   private async range(request: RangeRequest) {
     checkRangeRequest(request);
     const header = request.header ?? { groupId: 0 as GroupId, epoch: 0, clientId: 0, seq: 0 };
+    this.checkEpoch(header);
     const groupId = header.groupId || this.node.ring.groupOf(request.key);
     const group = this.node.requireGroup(groupId);
     if (
@@ -182,6 +184,21 @@ export class KvService {
       epoch: this.node.layout.epoch,
     };
     return response;
+  }
+
+  /**
+   * checkEpoch refuses a request routed with a layout older than this node's (STALE_EPOCH,
+   * with the node's epoch): the client fetches the newer layout and retries. Nothing was
+   * proposed, so the retry cannot apply a write twice. Epoch 0 (tools) is not checked.
+   */
+  private checkEpoch(header: RequestHeader): void {
+    const current = this.node.layout.epoch;
+    if (header.epoch !== 0 && header.epoch < current) {
+      throw new StoreError(
+        'STALE_EPOCH',
+        `request routed with layout epoch ${header.epoch}, node ${this.node.config.nodeId} has ${current}; refresh and retry`,
+      );
+    }
   }
 
   /** checkRouting checks that every key of a write maps to the group it names. */
@@ -421,6 +438,7 @@ const GRPC_CODES: Record<string, grpc.status> = {
   INVALID_ARGUMENT: grpc.status.INVALID_ARGUMENT,
   MALFORMED: grpc.status.INVALID_ARGUMENT,
   WRONG_GROUP: grpc.status.INVALID_ARGUMENT,
+  STALE_EPOCH: grpc.status.FAILED_PRECONDITION,
   RESOURCE_EXHAUSTED: grpc.status.RESOURCE_EXHAUSTED,
   NOT_FOUND: grpc.status.NOT_FOUND,
   NOT_LEADER: grpc.status.UNAVAILABLE,

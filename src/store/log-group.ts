@@ -299,6 +299,18 @@ export class GroupLogStorage implements RaftStorage, RaftLogWriter {
     this.stageLogStart();
   }
 
+  /**
+   * stageDeleteAll stages the deletion of every record of the group (its replica was removed
+   * from this node). The hard state goes last: a crash midway leaves a group that still loads.
+   */
+  stageDeleteAll(): void {
+    this.deleteEntries(this.log[0].index + 1, this.lastIndex());
+    this.stager.del(this.confKey);
+    this.stager.del(this.snapshotKey);
+    this.stager.del(this.logStartKey);
+    this.stager.del(this.hardStateKey);
+  }
+
   private deleteEntries(from: Index, to: Index): void {
     for (let i = from; i <= to; i++) this.stager.del(entryKey(this.groupId, i));
   }

@@ -111,6 +111,17 @@ export class LogDb {
     return storage;
   }
 
+  /**
+   * dropGroup stages the deletion of every record of `groupId` and forgets it; the next sync()
+   * makes it durable. The group's storage object must not be used afterwards.
+   */
+  dropGroup(groupId: GroupId): void {
+    const storage = this.groups.get(groupId);
+    if (storage === undefined) return;
+    storage.stageDeleteAll();
+    this.groups.delete(groupId);
+  }
+
   /** pendingOperations is the number of staged puts and deletes not yet handed to LevelDB. */
   pendingOperations(): number {
     return this.pending.length;

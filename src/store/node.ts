@@ -39,7 +39,18 @@ import {
   type Ready,
   type Term,
 } from '../raft/index.js';
-import { GroupRing, createClusterLayout, type ClusterLayout } from '../ring/index.js';
+import {
+  GroupRing,
+  createClusterLayout,
+  parseClusterLayout,
+  groupEntry,
+  groupsOf,
+  liveNodes,
+  type ClusterLayout,
+} from '../ring/index.js';
+import { AdminCalls } from './admin-calls.js';
+import { strata as adminPb } from './admin-gen/admin.js';
+import { readLayoutFile, writeLayoutFile } from './layout-file.js';
 import type { NodeConfig } from './config.js';
 import { failpoint } from './failpoints.js';
 import { ACK_BEFORE_SYNC_DELAY_MS, storeMutation, type StoreMutation } from './test-mutations.js';
@@ -73,7 +84,17 @@ export class StoreNode {
     cycleLagMsMax: 0,
   };
   readonly ring: GroupRing;
-  readonly layout: ClusterLayout;
+  #layout: ClusterLayout;
+  /** admin makes Admin calls to peers (layout polls, the metadata service's calls). */
+  readonly admin = new AdminCalls();
+  /** stopHooks are called first when the node stops (services started with it). */
+  readonly stopHooks: (() => void)[] = [];
+  /** layoutListeners are called after each adopted layout (the metadata service). */
+  readonly layoutListeners: ((layout: ClusterLayout) => void)[] = [];
+  /** dropping holds the groups whose replica is being deleted from this node. */
+  private readonly dropping = new Set<GroupId>();
+  private layoutWrite: Promise<void> = Promise.resolve();
+  private pollInFlight = false;
   readonly transport: PeerTransport;
   readonly snapshots: SnapshotManager;
   private server: grpc.Server | null = null;
@@ -84,8 +105,8 @@ export class StoreNode {
   private stopped = false;
   /** writeFault is the storage error that stopped writes; cleared when a write succeeds again. */
   writeFault: Error | null = null;
-  private readonly addresses: Map<NodeId, string>;
-  private readonly peerIds: NodeId[];
+  private addresses: Map<NodeId, string>;
+  private peerIds: NodeId[];
   /**
    * faultFile (test-only, from STRATA_TEST_DISK_FAULT_FILE): while that file exists, every write
    * to the Raft log database fails, as a failing disk would.
@@ -101,14 +122,12 @@ export class StoreNode {
     readonly config: NodeConfig,
     readonly logDb: LogDb,
     readonly sm: KvStateMachine,
+    layout: ClusterLayout,
   ) {
-    this.addresses = new Map(config.peers.map((p) => [p.id, p.address]));
-    this.peerIds = config.peers.map((p) => p.id).filter((id) => id !== config.nodeId);
-    this.layout = createClusterLayout({
-      nodes: config.peers,
-      groupCount: config.groupCount,
-      replicationFactor: config.replicationFactor,
-    });
+    this.#layout = layout;
+    this.addresses = new Map();
+    this.peerIds = [];
+    this.indexNodes(layout);
     this.ring = new GroupRing(config.groupCount);
     this.transport = new PeerTransport(
       config.nodeId,
@@ -138,7 +157,14 @@ export class StoreNode {
       await logDb.close();
       throw error;
     }
-    const node = new StoreNode(config, logDb, sm);
+    let node: StoreNode;
+    try {
+      node = new StoreNode(config, logDb, sm, await initialLayout(config));
+    } catch (error) {
+      await logDb.close();
+      await sm.close();
+      throw error;
+    }
     try {
       await node.snapshots.finishInterruptedRestores();
       await node.openGroups();
@@ -157,23 +183,181 @@ export class StoreNode {
     return node;
   }
 
+  /** layout is the newest cluster layout this node has adopted. */
+  get layout(): ClusterLayout {
+    return this.#layout;
+  }
+
+  /** indexNodes takes the addresses and peers of a layout's live nodes. */
+  private indexNodes(layout: ClusterLayout): void {
+    const addresses = new Map<NodeId, string>(this.config.peers.map((p) => [p.id, p.address]));
+    for (const node of liveNodes(layout)) addresses.set(node.id, node.address);
+    this.addresses = addresses;
+    this.peerIds = [...addresses.keys()].filter((id) => id !== this.config.nodeId);
+  }
+
+  /**
+   * adoptLayout installs a layout newer than the current one: it is saved to the layout file,
+   * new nodes become reachable, replicas placed here are created and replicas no longer placed
+   * here are deleted. Older or equal epochs are ignored (false).
+   */
+  adoptLayout(next: ClusterLayout): boolean {
+    if (next.epoch <= this.#layout.epoch || this.stopped) return false;
+    if (next.groupCount !== this.#layout.groupCount) {
+      process.stderr.write(
+        `strata node ${this.config.nodeId}: ignored a layout of ${next.groupCount} groups ` +
+          `(this cluster has ${this.#layout.groupCount})\n`,
+      );
+      return false;
+    }
+    this.#layout = next;
+    this.indexNodes(next);
+    const dataDir = this.config.dataDir;
+    this.layoutWrite = this.layoutWrite
+      .then(() => (this.#layout === next ? writeLayoutFile(dataDir, next) : undefined))
+      .catch((error: unknown) => {
+        process.stderr.write(`strata node ${this.config.nodeId}: layout file: ${String(error)}\n`);
+      });
+    this.reconcileReplicas();
+    for (const listener of this.layoutListeners) listener(next);
+    return true;
+  }
+
+  /** hostsInLayout says whether the layout places a replica of `groupId` on this node. */
+  private hostsInLayout(groupId: GroupId): boolean {
+    const entry = groupEntry(this.#layout, groupId);
+    if (!entry) return false;
+    const me = this.config.nodeId;
+    return entry.replicas.includes(me) || entry.target.includes(me);
+  }
+
+  /**
+   * reconcileReplicas creates an empty replica of each group the layout places here (its
+   * leader fills it: snapshot, then log) and deletes each replica the layout no longer lists
+   * (the mover writes it out of a group's replicas only once its removal is committed).
+   */
+  reconcileReplicas(): void {
+    for (const entry of groupsOf(this.#layout)) {
+      const { groupId } = entry;
+      const hosted = this.groups.has(groupId);
+      const wanted = this.hostsInLayout(groupId);
+      if (wanted && !hosted && !this.dropping.has(groupId)) this.openGroup(groupId);
+      if (!wanted && hosted) void this.dropReplica(groupId);
+    }
+    this.schedule();
+  }
+
+  /** dropReplica deletes this node's replica of a group: its log, then its state. */
+  private async dropReplica(groupId: GroupId): Promise<void> {
+    const group = this.groups.get(groupId);
+    if (!group || group.restoring || this.dropping.has(groupId)) return;
+    this.dropping.add(groupId);
+    try {
+      this.groups.delete(groupId);
+      while (group.inCycle) await new Promise((resolve) => setTimeout(resolve, 1));
+      const error = new StoreError(
+        'NOT_FOUND',
+        `group ${groupId} left node ${this.config.nodeId}`,
+        group.raw.leaderId(),
+      );
+      group.failAll(error);
+      group.failWaiters(error);
+      this.logDb.dropGroup(groupId);
+      await this.logDb.sync();
+      if (this.sm.groupIds().includes(groupId)) await this.sm.dropGroup(groupId);
+    } catch (error) {
+      this.onFatal(error);
+    } finally {
+      this.dropping.delete(groupId);
+    }
+  }
+
+  /** pollLayout looks for a newer layout and adopts it. */
+  private pollLayout(): void {
+    if (this.pollInFlight || this.stopped) return;
+    // A voter of the metadata group reads its own replica; every node also asks another
+    // metadata replica, since its own may be cut off or removed without knowing it yet.
+    const meta = this.groups.get(0 as GroupId);
+    if (meta?.raw.status().confState.voters.includes(this.config.nodeId)) {
+      void this.readLayoutFromMeta();
+    }
+    const others = this.#layout.metaGroup.replicas.filter((id) => id !== this.config.nodeId);
+    const candidates = others.length > 0 ? others : this.peerIds;
+    if (candidates.length === 0) return;
+    const target = candidates[Math.floor(Math.random() * candidates.length)]!;
+    const address = this.addresses.get(target);
+    if (!address) return;
+    this.pollInFlight = true;
+    const request = adminPb.admin.ClusterRequest.encode({}).finish();
+    this.admin
+      .call(address, 'Cluster', request, 1_000)
+      .then((bytes) => {
+        const answer = adminPb.admin.ClusterResponse.decode(bytes);
+        if (answer.clusterId !== this.config.clusterId) return;
+        if (Number(answer.epoch) <= this.#layout.epoch) return;
+        this.adoptLayout(parseClusterLayout(answer.layoutJson));
+      })
+      .catch(() => undefined)
+      .finally(() => (this.pollInFlight = false));
+  }
+
+  /** readLayoutFromMeta adopts the layout stored in this node's metadata replica, if newer. */
+  async readLayoutFromMeta(): Promise<void> {
+    if (this.stopped || !this.groups.has(0 as GroupId)) return;
+    const stored = await readStoredLayout(this.sm).catch(() => null);
+    if (stored) this.adoptLayout(stored.layout);
+  }
+
   /** addressOf returns a member's address (for leader hints), or ''. */
   addressOf(id: NodeId): string {
     return this.addresses.get(id) ?? '';
   }
 
+  /**
+   * openGroups opens every replica this node holds and creates those its layout places here:
+   * bootstrapped with the first membership in a new cluster (epoch 1), empty otherwise (the
+   * group's leader fills it). Replicas the layout no longer places here are deleted: the mover
+   * took them out of the layout only after their removal was committed.
+   */
   private async openGroups(): Promise<void> {
+    const me = this.config.nodeId;
     const existing = new Set(this.logDb.listGroups());
-    for (const { groupId, replicas } of this.layout.placement) {
-      if (!replicas.includes(this.config.nodeId)) continue;
-      const voters = [...replicas].sort((a, b) => a - b);
-      const fresh = !existing.has(groupId);
-      if (fresh) await this.bootstrapGroup(groupId, voters);
-      const replica = this.openGroup(groupId);
-      // A new cluster elects each group's preferred leader at once instead of after a timeout.
-      if (fresh && replicas[0] === this.config.nodeId) replica.raw.campaign();
+    const fresh = this.#layout.epoch === 1;
+    for (const entry of groupsOf(this.#layout)) {
+      const { groupId, replicas } = entry;
+      if (existing.has(groupId)) {
+        existing.delete(groupId);
+        if (this.hostsInLayout(groupId)) this.openGroup(groupId);
+        else await this.deleteStoredGroup(groupId);
+        continue;
+      }
+      if (!this.hostsInLayout(groupId)) continue;
+      if (fresh) {
+        await this.bootstrapGroup(
+          groupId,
+          [...replicas].sort((a, b) => a - b),
+        );
+        const replica = this.openGroup(groupId);
+        // A new cluster elects each group's preferred leader at once instead of after a timeout.
+        if (replicas[0] === me && groupId !== 0) replica.raw.campaign();
+      } else {
+        this.openGroup(groupId);
+      }
+    }
+    for (const groupId of existing) await this.deleteStoredGroup(groupId);
+    for (const groupId of this.sm.groupIds()) {
+      if (!this.groups.has(groupId) && !this.hostsInLayout(groupId)) {
+        await this.sm.dropGroup(groupId);
+      }
     }
     await this.logDb.sync();
+  }
+
+  /** deleteStoredGroup deletes a group's log and state found on disk but not placed here. */
+  private async deleteStoredGroup(groupId: GroupId): Promise<void> {
+    this.logDb.dropGroup(groupId);
+    await this.logDb.sync();
+    if (this.sm.groupIds().includes(groupId)) await this.sm.dropGroup(groupId);
   }
 
   private async bootstrapGroup(groupId: GroupId, voters: NodeId[]): Promise<void> {
@@ -251,6 +435,10 @@ export class StoreNode {
     const every = this.config.leaderBalanceTicks;
     if (every > 0 && this.ticks % every === 0) this.handBackLeaderships();
     this.wakeGroupsOfSilentLeaders();
+    if (this.ticks % LAYOUT_POLL_TICKS === 0) {
+      this.pollLayout();
+      this.reconcileReplicas();
+    }
     this.schedule();
   }
 
@@ -265,12 +453,16 @@ export class StoreNode {
       this.peerIds,
       this.config.electionTicks * this.config.tickMs,
     );
-    for (const { groupId, replicas } of this.layout.placement) {
-      const preferred = replicas[0];
+    const draining = new Set(
+      this.#layout.nodes.filter((n) => n.state !== 'up').map((n) => n.id as number),
+    );
+    for (const { groupId, target: wanted } of this.#layout.placement) {
+      const preferred = wanted[0]!;
       const group = this.groups.get(groupId);
       if (!group || preferred === this.config.nodeId || group.role !== Role.Leader) continue;
-      if (silent.includes(preferred)) continue;
+      if (silent.includes(preferred) || draining.has(preferred)) continue;
       const status = group.raw.status();
+      if (!status.confState.voters.includes(preferred)) continue;
       const target = status.progress?.find((p) => p.id === preferred);
       if (target && target.match === status.lastIndex) group.raw.transferLeader(preferred);
     }
@@ -439,12 +631,16 @@ export class StoreNode {
       // the entry that makes it, so the membership on disk is always as of the applied index.
       const conf = confAfter(decodeConfState(this.sm.groupMeta(group.groupId)), fresh);
       const meta = conf ? encodeConfState(conf) : undefined;
-      results = await this.sm.applyEntries(group.groupId, fresh, { sync: conf !== null, meta });
+      results = await this.sm.applyEntries(group.groupId, fresh, {
+        sync: conf !== null || group.groupId === 0,
+        meta,
+      });
       if (conf) group.storage.setConfState(conf, fresh[fresh.length - 1].index);
       this.stats.entriesApplied += fresh.length;
       group.appliedSinceCompaction += fresh.length;
     }
     group.raw.advance(ready);
+    if (group.groupId === 0 && fresh.length > 0) void this.readLayoutFromMeta();
     group.onApplied(results, termsOf(ready.committedEntries), this.sm.appliedIndex(group.groupId));
     for (const readState of ready.readStates) group.onReadState(readState.index, readState.context);
     if (group.appliedSinceCompaction >= this.config.compactEntries) await this.compact(group);
@@ -468,7 +664,10 @@ export class StoreNode {
 
   private onPeerMessages(messages: Message[]): void {
     for (const m of messages) {
-      const group = this.groups.get(m.groupId);
+      let group = this.groups.get(m.groupId);
+      if (!group && !this.dropping.has(m.groupId) && this.hostsInLayout(m.groupId)) {
+        group = this.openGroup(m.groupId); // placed here: the leader came before the poll
+      }
       if (!group || group.restoring) continue; // unknown group or busy restoring: dropped
       group.raw.step(m);
     }
@@ -585,6 +784,7 @@ export class StoreNode {
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
+    for (const hook of this.stopHooks) hook();
     if (this.ticker) clearInterval(this.ticker);
     if (this.syncTimer) clearTimeout(this.syncTimer);
     const error = new StoreError('UNAVAILABLE', `node ${this.config.nodeId} is stopping`);
@@ -594,6 +794,8 @@ export class StoreNode {
     }
     this.snapshots.close();
     this.transport.close();
+    this.admin.close();
+    await this.layoutWrite;
     if (this.server) {
       const server = this.server;
       await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
@@ -639,6 +841,43 @@ function withConfState(storage: RaftStorage, confState: ConfState): RaftStorage 
     lastIndex: () => storage.lastIndex(),
     snapshot: () => storage.snapshot(),
   };
+}
+
+/** LAYOUT_POLL_TICKS is how often (in ticks) a node polls for a newer layout. */
+const LAYOUT_POLL_TICKS = 5;
+
+/** LAYOUT_KEY is the metadata group's key holding the cluster layout (JSON). */
+export const LAYOUT_KEY = new TextEncoder().encode('/strata/meta/layout');
+
+/** readStoredLayout reads the layout stored in this node's metadata replica (null: none). */
+export async function readStoredLayout(
+  sm: KvStateMachine,
+): Promise<{ layout: ClusterLayout; modIndex: Index } | null> {
+  const kv = await sm.get(0 as GroupId, LAYOUT_KEY);
+  if (!kv) return null;
+  return { layout: parseClusterLayout(new TextDecoder().decode(kv.value)), modIndex: kv.modIndex };
+}
+
+/**
+ * initialLayout is the layout a node starts from: its layout file if it has one (the newest
+ * it adopted), else the first layout of a new cluster, computed from the configured peers.
+ */
+async function initialLayout(config: NodeConfig): Promise<ClusterLayout> {
+  const stored = await readLayoutFile(config.dataDir);
+  if (stored) {
+    if (stored.groupCount !== config.groupCount) {
+      throw new StoreError(
+        'INVALID_CONFIG',
+        `layout file in ${config.dataDir} has ${stored.groupCount} groups, configured ${config.groupCount}`,
+      );
+    }
+    return stored;
+  }
+  return createClusterLayout({
+    nodes: config.peers,
+    groupCount: config.groupCount,
+    replicationFactor: config.replicationFactor,
+  });
 }
 
 /** IDENTITY_FILE records which cluster and node a data directory belongs to. */

@@ -335,6 +335,30 @@ export class KvStateMachine {
   }
 
   /**
+   * dropGroup deletes everything of `groupId` (its replica left this node): first its applied
+   * index, metadata and restore marker in one synced batch (so a crash midway leaves no group,
+   * only unreferenced data), then its sessions and data.
+   */
+  async dropGroup(groupId: GroupId): Promise<void> {
+    this.checkUsable();
+    const state = this.groups.get(groupId);
+    assert(!state?.busy, () => `group ${groupId}: dropGroup overlaps another call`);
+    try {
+      const ops: BatchOp[] = [
+        { type: 'del', key: groupPrefix(TAG_APPLIED, groupId) },
+        { type: 'del', key: groupPrefix(TAG_META, groupId) },
+        { type: 'del', key: groupPrefix(TAG_RESTORE, groupId) },
+      ];
+      await this.db.batch(ops, { sync: true });
+      this.groups.delete(groupId);
+      await this.db.clear(groupRange(TAG_SESSION, groupId));
+      await this.db.clear(groupRange(TAG_DATA, groupId));
+    } catch (error) {
+      throw this.failed(error);
+    }
+  }
+
+  /**
    * applyEntries applies committed entries of one group, in order; `entries[0].index` must be
    * the applied index + 1 and indexes consecutive (asserted). Conf-change and empty entries only
    * advance the applied index. All effects, the new applied index and `meta` (the group's new

@@ -210,5 +210,127 @@ export namespace strata {
       }
       type $Shape = strata.admin.StatusResponse.$Properties;
     }
+
+    interface IChangeRequest extends strata.admin.ChangeRequest.$Properties {}
+
+    class ChangeRequest {
+      constructor(properties?: strata.admin.ChangeRequest.$Properties);
+      $unknowns?: Uint8Array[];
+      clusterId: string;
+      op: string;
+      nodeId: number | Long;
+      groupId: number;
+      fromNode: number | Long;
+      toNode: number | Long;
+      address: string;
+      forwarded: boolean;
+      static encode(
+        message: strata.admin.ChangeRequest.$Properties,
+        writer?: $protobuf.Writer,
+      ): $protobuf.Writer;
+      static decode(
+        reader: $protobuf.Reader | Uint8Array,
+        length?: number,
+      ): strata.admin.ChangeRequest & strata.admin.ChangeRequest.$Shape;
+    }
+
+    namespace ChangeRequest {
+      interface $Properties {
+        clusterId?: string | null;
+        op?: string | null;
+        nodeId?: number | Long | null;
+        groupId?: number | null;
+        fromNode?: number | Long | null;
+        toNode?: number | Long | null;
+        address?: string | null;
+        forwarded?: boolean | null;
+        $unknowns?: Uint8Array[];
+      }
+      type $Shape = strata.admin.ChangeRequest.$Properties;
+    }
+
+    interface IChangeResponse extends strata.admin.ChangeResponse.$Properties {}
+
+    class ChangeResponse {
+      constructor(properties?: strata.admin.ChangeResponse.$Properties);
+      $unknowns?: Uint8Array[];
+      epoch: number | Long;
+      layoutJson: string;
+      message: string;
+      nodeId: number | Long;
+      static encode(
+        message: strata.admin.ChangeResponse.$Properties,
+        writer?: $protobuf.Writer,
+      ): $protobuf.Writer;
+      static decode(
+        reader: $protobuf.Reader | Uint8Array,
+        length?: number,
+      ): strata.admin.ChangeResponse & strata.admin.ChangeResponse.$Shape;
+    }
+
+    namespace ChangeResponse {
+      interface $Properties {
+        epoch?: number | Long | null;
+        layoutJson?: string | null;
+        message?: string | null;
+        nodeId?: number | Long | null;
+        $unknowns?: Uint8Array[];
+      }
+      type $Shape = strata.admin.ChangeResponse.$Properties;
+    }
+
+    interface IGroupChangeRequest extends strata.admin.GroupChangeRequest.$Properties {}
+
+    class GroupChangeRequest {
+      constructor(properties?: strata.admin.GroupChangeRequest.$Properties);
+      $unknowns?: Uint8Array[];
+      groupId: number;
+      op: string;
+      nodeId: number | Long;
+      static encode(
+        message: strata.admin.GroupChangeRequest.$Properties,
+        writer?: $protobuf.Writer,
+      ): $protobuf.Writer;
+      static decode(
+        reader: $protobuf.Reader | Uint8Array,
+        length?: number,
+      ): strata.admin.GroupChangeRequest & strata.admin.GroupChangeRequest.$Shape;
+    }
+
+    namespace GroupChangeRequest {
+      interface $Properties {
+        groupId?: number | null;
+        op?: string | null;
+        nodeId?: number | Long | null;
+        $unknowns?: Uint8Array[];
+      }
+      type $Shape = strata.admin.GroupChangeRequest.$Properties;
+    }
+
+    interface IGroupChangeResponse extends strata.admin.GroupChangeResponse.$Properties {}
+
+    class GroupChangeResponse {
+      constructor(properties?: strata.admin.GroupChangeResponse.$Properties);
+      $unknowns?: Uint8Array[];
+      voters: (number | Long)[];
+      learners: (number | Long)[];
+      static encode(
+        message: strata.admin.GroupChangeResponse.$Properties,
+        writer?: $protobuf.Writer,
+      ): $protobuf.Writer;
+      static decode(
+        reader: $protobuf.Reader | Uint8Array,
+        length?: number,
+      ): strata.admin.GroupChangeResponse & strata.admin.GroupChangeResponse.$Shape;
+    }
+
+    namespace GroupChangeResponse {
+      interface $Properties {
+        voters?: (number | Long)[] | null;
+        learners?: (number | Long)[] | null;
+        $unknowns?: Uint8Array[];
+      }
+      type $Shape = strata.admin.GroupChangeResponse.$Properties;
+    }
   }
 }

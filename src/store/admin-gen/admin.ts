@@ -1609,6 +1609,817 @@ const strataValue = ($root.strata = (() => {
       return StatusResponse;
     })();
 
+    admin.ChangeRequest = (function () {
+      /**
+       * Properties of a ChangeRequest.
+       * @typedef {Object} strata.admin.ChangeRequest.$Properties
+       * @property {string|null} [clusterId] ChangeRequest clusterId
+       * @property {string|null} [op] ChangeRequest op
+       * @property {number|Long|null} [nodeId] ChangeRequest nodeId
+       * @property {number|null} [groupId] ChangeRequest groupId
+       * @property {number|Long|null} [fromNode] ChangeRequest fromNode
+       * @property {number|Long|null} [toNode] ChangeRequest toNode
+       * @property {string|null} [address] ChangeRequest address
+       * @property {boolean|null} [forwarded] ChangeRequest forwarded
+       * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+       */
+
+      /**
+       * Properties of a ChangeRequest.
+       * @memberof strata.admin
+       * @interface IChangeRequest
+       * @augments strata.admin.ChangeRequest.$Properties
+       * @deprecated Use strata.admin.ChangeRequest.$Properties instead.
+       */
+
+      /**
+       * Shape of a ChangeRequest.
+       * @typedef {strata.admin.ChangeRequest.$Properties} strata.admin.ChangeRequest.$Shape
+       */
+
+      /**
+       * Constructs a new ChangeRequest.
+       * @memberof strata.admin
+       * @classdesc Represents a ChangeRequest.
+       * @constructor
+       * @param {strata.admin.ChangeRequest.$Properties=} [properties] Properties to set
+       * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+       */
+      const ChangeRequest = function (properties) {
+        if (properties)
+          for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+            if (properties[keys[i]] != null && keys[i] !== '__proto__')
+              this[keys[i]] = properties[keys[i]];
+      };
+
+      /**
+       * ChangeRequest clusterId.
+       * @member {string} clusterId
+       * @memberof strata.admin.ChangeRequest
+       * @instance
+       */
+      ChangeRequest.prototype.clusterId = '';
+
+      /**
+       * ChangeRequest op.
+       * @member {string} op
+       * @memberof strata.admin.ChangeRequest
+       * @instance
+       */
+      ChangeRequest.prototype.op = '';
+
+      /**
+       * ChangeRequest nodeId.
+       * @member {number|Long} nodeId
+       * @memberof strata.admin.ChangeRequest
+       * @instance
+       */
+      ChangeRequest.prototype.nodeId = $util.Long ? $util.Long.fromBits(0, 0, true) : 0;
+
+      /**
+       * ChangeRequest groupId.
+       * @member {number} groupId
+       * @memberof strata.admin.ChangeRequest
+       * @instance
+       */
+      ChangeRequest.prototype.groupId = 0;
+
+      /**
+       * ChangeRequest fromNode.
+       * @member {number|Long} fromNode
+       * @memberof strata.admin.ChangeRequest
+       * @instance
+       */
+      ChangeRequest.prototype.fromNode = $util.Long ? $util.Long.fromBits(0, 0, true) : 0;
+
+      /**
+       * ChangeRequest toNode.
+       * @member {number|Long} toNode
+       * @memberof strata.admin.ChangeRequest
+       * @instance
+       */
+      ChangeRequest.prototype.toNode = $util.Long ? $util.Long.fromBits(0, 0, true) : 0;
+
+      /**
+       * ChangeRequest address.
+       * @member {string} address
+       * @memberof strata.admin.ChangeRequest
+       * @instance
+       */
+      ChangeRequest.prototype.address = '';
+
+      /**
+       * ChangeRequest forwarded.
+       * @member {boolean} forwarded
+       * @memberof strata.admin.ChangeRequest
+       * @instance
+       */
+      ChangeRequest.prototype.forwarded = false;
+
+      /**
+       * Encodes the specified ChangeRequest message. Does not implicitly {@link strata.admin.ChangeRequest.verify|verify} messages.
+       * @function encode
+       * @memberof strata.admin.ChangeRequest
+       * @static
+       * @param {strata.admin.ChangeRequest.$Properties} message ChangeRequest message or plain object to encode
+       * @param {$protobuf.Writer} [writer] Writer to encode to
+       * @returns {$protobuf.Writer} Writer
+       */
+      ChangeRequest.encode = function (message, writer, _depth) {
+        if (!writer) writer = $Writer.create();
+        if (_depth === $undefined) _depth = 0;
+        if (_depth > $util.recursionLimit) throw $Error('max depth exceeded');
+        if (
+          message.clusterId != null &&
+          $Object.hasOwnProperty.call(message, 'clusterId') &&
+          message.clusterId !== ''
+        )
+          writer.uint32(/* id 1, wireType 2 =*/ 10).string(message.clusterId);
+        if (message.op != null && $Object.hasOwnProperty.call(message, 'op') && message.op !== '')
+          writer.uint32(/* id 2, wireType 2 =*/ 18).string(message.op);
+        if (
+          message.nodeId != null &&
+          $Object.hasOwnProperty.call(message, 'nodeId') &&
+          (typeof message.nodeId === 'object'
+            ? message.nodeId.low || message.nodeId.high
+            : message.nodeId !== 0)
+        )
+          writer.uint32(/* id 3, wireType 0 =*/ 24).uint64(message.nodeId);
+        if (
+          message.groupId != null &&
+          $Object.hasOwnProperty.call(message, 'groupId') &&
+          message.groupId !== 0
+        )
+          writer.uint32(/* id 4, wireType 0 =*/ 32).uint32(message.groupId);
+        if (
+          message.fromNode != null &&
+          $Object.hasOwnProperty.call(message, 'fromNode') &&
+          (typeof message.fromNode === 'object'
+            ? message.fromNode.low || message.fromNode.high
+            : message.fromNode !== 0)
+        )
+          writer.uint32(/* id 5, wireType 0 =*/ 40).uint64(message.fromNode);
+        if (
+          message.toNode != null &&
+          $Object.hasOwnProperty.call(message, 'toNode') &&
+          (typeof message.toNode === 'object'
+            ? message.toNode.low || message.toNode.high
+            : message.toNode !== 0)
+        )
+          writer.uint32(/* id 6, wireType 0 =*/ 48).uint64(message.toNode);
+        if (
+          message.address != null &&
+          $Object.hasOwnProperty.call(message, 'address') &&
+          message.address !== ''
+        )
+          writer.uint32(/* id 7, wireType 2 =*/ 58).string(message.address);
+        if (
+          message.forwarded != null &&
+          $Object.hasOwnProperty.call(message, 'forwarded') &&
+          message.forwarded !== false
+        )
+          writer.uint32(/* id 8, wireType 0 =*/ 64).bool(message.forwarded);
+        if (message.$unknowns != null && $Object.hasOwnProperty.call(message, '$unknowns'))
+          for (let i = 0; i < message.$unknowns.length; ++i) writer.raw(message.$unknowns[i]);
+        return writer;
+      };
+
+      /**
+       * Decodes a ChangeRequest message from the specified reader or buffer.
+       * @function decode
+       * @memberof strata.admin.ChangeRequest
+       * @static
+       * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+       * @param {number} [length] Message length if known beforehand
+       * @returns {strata.admin.ChangeRequest & strata.admin.ChangeRequest.$Shape} ChangeRequest
+       * @throws {Error} If the payload is not a reader or valid buffer
+       * @throws {$protobuf.util.ProtocolError} If required fields are missing
+       */
+      ChangeRequest.decode = function (reader, length, _end, _depth, _target) {
+        if (!(reader instanceof $Reader)) reader = $Reader.create(reader);
+        if (_depth === $undefined) _depth = 0;
+        if (_depth > $Reader.recursionLimit) throw $Error('max depth exceeded');
+        let end, message, value;
+        if (length === $undefined) end = reader.len;
+        else {
+          end = reader.pos + length;
+          if (end > reader.len) throw $RangeError('index out of range');
+          length = reader.len;
+          reader.len = end;
+        }
+        message = _target || new $root.strata.admin.ChangeRequest();
+        while (reader.pos < end) {
+          let start = reader.pos;
+          let tag = reader.tag();
+          if (tag === _end) {
+            _end = $undefined;
+            break;
+          }
+          let wireType = tag & 7;
+          switch ((tag >>>= 3)) {
+            case 1: {
+              if (wireType !== 2) break;
+              if ((value = reader.stringVerify()).length) message.clusterId = value;
+              else delete message.clusterId;
+              continue;
+            }
+            case 2: {
+              if (wireType !== 2) break;
+              if ((value = reader.stringVerify()).length) message.op = value;
+              else delete message.op;
+              continue;
+            }
+            case 3: {
+              if (wireType !== 0) break;
+              if (
+                typeof (value = reader.uint64()) === 'object'
+                  ? value.low || value.high
+                  : value !== 0
+              )
+                message.nodeId = value;
+              else delete message.nodeId;
+              continue;
+            }
+            case 4: {
+              if (wireType !== 0) break;
+              if ((value = reader.uint32())) message.groupId = value;
+              else delete message.groupId;
+              continue;
+            }
+            case 5: {
+              if (wireType !== 0) break;
+              if (
+                typeof (value = reader.uint64()) === 'object'
+                  ? value.low || value.high
+                  : value !== 0
+              )
+                message.fromNode = value;
+              else delete message.fromNode;
+              continue;
+            }
+            case 6: {
+              if (wireType !== 0) break;
+              if (
+                typeof (value = reader.uint64()) === 'object'
+                  ? value.low || value.high
+                  : value !== 0
+              )
+                message.toNode = value;
+              else delete message.toNode;
+              continue;
+            }
+            case 7: {
+              if (wireType !== 2) break;
+              if ((value = reader.stringVerify()).length) message.address = value;
+              else delete message.address;
+              continue;
+            }
+            case 8: {
+              if (wireType !== 0) break;
+              if ((value = reader.bool())) message.forwarded = value;
+              else delete message.forwarded;
+              continue;
+            }
+          }
+          reader.skipType(wireType, _depth, tag);
+          if (!reader.discardUnknown) {
+            $util.makeProp(message, '$unknowns', false);
+            (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+          }
+        }
+        if (length !== $undefined) {
+          if (reader.pos !== end) throw $RangeError('index out of range');
+          reader.len = length;
+        }
+        if (_end !== $undefined) throw $Error('missing end group');
+        return message;
+      };
+
+      return ChangeRequest;
+    })();
+
+    admin.ChangeResponse = (function () {
+      /**
+       * Properties of a ChangeResponse.
+       * @typedef {Object} strata.admin.ChangeResponse.$Properties
+       * @property {number|Long|null} [epoch] ChangeResponse epoch
+       * @property {string|null} [layoutJson] ChangeResponse layoutJson
+       * @property {string|null} [message] ChangeResponse message
+       * @property {number|Long|null} [nodeId] ChangeResponse nodeId
+       * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+       */
+
+      /**
+       * Properties of a ChangeResponse.
+       * @memberof strata.admin
+       * @interface IChangeResponse
+       * @augments strata.admin.ChangeResponse.$Properties
+       * @deprecated Use strata.admin.ChangeResponse.$Properties instead.
+       */
+
+      /**
+       * Shape of a ChangeResponse.
+       * @typedef {strata.admin.ChangeResponse.$Properties} strata.admin.ChangeResponse.$Shape
+       */
+
+      /**
+       * Constructs a new ChangeResponse.
+       * @memberof strata.admin
+       * @classdesc Represents a ChangeResponse.
+       * @constructor
+       * @param {strata.admin.ChangeResponse.$Properties=} [properties] Properties to set
+       * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+       */
+      const ChangeResponse = function (properties) {
+        if (properties)
+          for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+            if (properties[keys[i]] != null && keys[i] !== '__proto__')
+              this[keys[i]] = properties[keys[i]];
+      };
+
+      /**
+       * ChangeResponse epoch.
+       * @member {number|Long} epoch
+       * @memberof strata.admin.ChangeResponse
+       * @instance
+       */
+      ChangeResponse.prototype.epoch = $util.Long ? $util.Long.fromBits(0, 0, true) : 0;
+
+      /**
+       * ChangeResponse layoutJson.
+       * @member {string} layoutJson
+       * @memberof strata.admin.ChangeResponse
+       * @instance
+       */
+      ChangeResponse.prototype.layoutJson = '';
+
+      /**
+       * ChangeResponse message.
+       * @member {string} message
+       * @memberof strata.admin.ChangeResponse
+       * @instance
+       */
+      ChangeResponse.prototype.message = '';
+
+      /**
+       * ChangeResponse nodeId.
+       * @member {number|Long} nodeId
+       * @memberof strata.admin.ChangeResponse
+       * @instance
+       */
+      ChangeResponse.prototype.nodeId = $util.Long ? $util.Long.fromBits(0, 0, true) : 0;
+
+      /**
+       * Encodes the specified ChangeResponse message. Does not implicitly {@link strata.admin.ChangeResponse.verify|verify} messages.
+       * @function encode
+       * @memberof strata.admin.ChangeResponse
+       * @static
+       * @param {strata.admin.ChangeResponse.$Properties} message ChangeResponse message or plain object to encode
+       * @param {$protobuf.Writer} [writer] Writer to encode to
+       * @returns {$protobuf.Writer} Writer
+       */
+      ChangeResponse.encode = function (message, writer, _depth) {
+        if (!writer) writer = $Writer.create();
+        if (_depth === $undefined) _depth = 0;
+        if (_depth > $util.recursionLimit) throw $Error('max depth exceeded');
+        if (
+          message.epoch != null &&
+          $Object.hasOwnProperty.call(message, 'epoch') &&
+          (typeof message.epoch === 'object'
+            ? message.epoch.low || message.epoch.high
+            : message.epoch !== 0)
+        )
+          writer.uint32(/* id 1, wireType 0 =*/ 8).uint64(message.epoch);
+        if (
+          message.layoutJson != null &&
+          $Object.hasOwnProperty.call(message, 'layoutJson') &&
+          message.layoutJson !== ''
+        )
+          writer.uint32(/* id 2, wireType 2 =*/ 18).string(message.layoutJson);
+        if (
+          message.message != null &&
+          $Object.hasOwnProperty.call(message, 'message') &&
+          message.message !== ''
+        )
+          writer.uint32(/* id 3, wireType 2 =*/ 26).string(message.message);
+        if (
+          message.nodeId != null &&
+          $Object.hasOwnProperty.call(message, 'nodeId') &&
+          (typeof message.nodeId === 'object'
+            ? message.nodeId.low || message.nodeId.high
+            : message.nodeId !== 0)
+        )
+          writer.uint32(/* id 4, wireType 0 =*/ 32).uint64(message.nodeId);
+        if (message.$unknowns != null && $Object.hasOwnProperty.call(message, '$unknowns'))
+          for (let i = 0; i < message.$unknowns.length; ++i) writer.raw(message.$unknowns[i]);
+        return writer;
+      };
+
+      /**
+       * Decodes a ChangeResponse message from the specified reader or buffer.
+       * @function decode
+       * @memberof strata.admin.ChangeResponse
+       * @static
+       * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+       * @param {number} [length] Message length if known beforehand
+       * @returns {strata.admin.ChangeResponse & strata.admin.ChangeResponse.$Shape} ChangeResponse
+       * @throws {Error} If the payload is not a reader or valid buffer
+       * @throws {$protobuf.util.ProtocolError} If required fields are missing
+       */
+      ChangeResponse.decode = function (reader, length, _end, _depth, _target) {
+        if (!(reader instanceof $Reader)) reader = $Reader.create(reader);
+        if (_depth === $undefined) _depth = 0;
+        if (_depth > $Reader.recursionLimit) throw $Error('max depth exceeded');
+        let end, message, value;
+        if (length === $undefined) end = reader.len;
+        else {
+          end = reader.pos + length;
+          if (end > reader.len) throw $RangeError('index out of range');
+          length = reader.len;
+          reader.len = end;
+        }
+        message = _target || new $root.strata.admin.ChangeResponse();
+        while (reader.pos < end) {
+          let start = reader.pos;
+          let tag = reader.tag();
+          if (tag === _end) {
+            _end = $undefined;
+            break;
+          }
+          let wireType = tag & 7;
+          switch ((tag >>>= 3)) {
+            case 1: {
+              if (wireType !== 0) break;
+              if (
+                typeof (value = reader.uint64()) === 'object'
+                  ? value.low || value.high
+                  : value !== 0
+              )
+                message.epoch = value;
+              else delete message.epoch;
+              continue;
+            }
+            case 2: {
+              if (wireType !== 2) break;
+              if ((value = reader.stringVerify()).length) message.layoutJson = value;
+              else delete message.layoutJson;
+              continue;
+            }
+            case 3: {
+              if (wireType !== 2) break;
+              if ((value = reader.stringVerify()).length) message.message = value;
+              else delete message.message;
+              continue;
+            }
+            case 4: {
+              if (wireType !== 0) break;
+              if (
+                typeof (value = reader.uint64()) === 'object'
+                  ? value.low || value.high
+                  : value !== 0
+              )
+                message.nodeId = value;
+              else delete message.nodeId;
+              continue;
+            }
+          }
+          reader.skipType(wireType, _depth, tag);
+          if (!reader.discardUnknown) {
+            $util.makeProp(message, '$unknowns', false);
+            (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+          }
+        }
+        if (length !== $undefined) {
+          if (reader.pos !== end) throw $RangeError('index out of range');
+          reader.len = length;
+        }
+        if (_end !== $undefined) throw $Error('missing end group');
+        return message;
+      };
+
+      return ChangeResponse;
+    })();
+
+    admin.GroupChangeRequest = (function () {
+      /**
+       * Properties of a GroupChangeRequest.
+       * @typedef {Object} strata.admin.GroupChangeRequest.$Properties
+       * @property {number|null} [groupId] GroupChangeRequest groupId
+       * @property {string|null} [op] GroupChangeRequest op
+       * @property {number|Long|null} [nodeId] GroupChangeRequest nodeId
+       * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+       */
+
+      /**
+       * Properties of a GroupChangeRequest.
+       * @memberof strata.admin
+       * @interface IGroupChangeRequest
+       * @augments strata.admin.GroupChangeRequest.$Properties
+       * @deprecated Use strata.admin.GroupChangeRequest.$Properties instead.
+       */
+
+      /**
+       * Shape of a GroupChangeRequest.
+       * @typedef {strata.admin.GroupChangeRequest.$Properties} strata.admin.GroupChangeRequest.$Shape
+       */
+
+      /**
+       * Constructs a new GroupChangeRequest.
+       * @memberof strata.admin
+       * @classdesc Represents a GroupChangeRequest.
+       * @constructor
+       * @param {strata.admin.GroupChangeRequest.$Properties=} [properties] Properties to set
+       * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+       */
+      const GroupChangeRequest = function (properties) {
+        if (properties)
+          for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+            if (properties[keys[i]] != null && keys[i] !== '__proto__')
+              this[keys[i]] = properties[keys[i]];
+      };
+
+      /**
+       * GroupChangeRequest groupId.
+       * @member {number} groupId
+       * @memberof strata.admin.GroupChangeRequest
+       * @instance
+       */
+      GroupChangeRequest.prototype.groupId = 0;
+
+      /**
+       * GroupChangeRequest op.
+       * @member {string} op
+       * @memberof strata.admin.GroupChangeRequest
+       * @instance
+       */
+      GroupChangeRequest.prototype.op = '';
+
+      /**
+       * GroupChangeRequest nodeId.
+       * @member {number|Long} nodeId
+       * @memberof strata.admin.GroupChangeRequest
+       * @instance
+       */
+      GroupChangeRequest.prototype.nodeId = $util.Long ? $util.Long.fromBits(0, 0, true) : 0;
+
+      /**
+       * Encodes the specified GroupChangeRequest message. Does not implicitly {@link strata.admin.GroupChangeRequest.verify|verify} messages.
+       * @function encode
+       * @memberof strata.admin.GroupChangeRequest
+       * @static
+       * @param {strata.admin.GroupChangeRequest.$Properties} message GroupChangeRequest message or plain object to encode
+       * @param {$protobuf.Writer} [writer] Writer to encode to
+       * @returns {$protobuf.Writer} Writer
+       */
+      GroupChangeRequest.encode = function (message, writer, _depth) {
+        if (!writer) writer = $Writer.create();
+        if (_depth === $undefined) _depth = 0;
+        if (_depth > $util.recursionLimit) throw $Error('max depth exceeded');
+        if (
+          message.groupId != null &&
+          $Object.hasOwnProperty.call(message, 'groupId') &&
+          message.groupId !== 0
+        )
+          writer.uint32(/* id 1, wireType 0 =*/ 8).uint32(message.groupId);
+        if (message.op != null && $Object.hasOwnProperty.call(message, 'op') && message.op !== '')
+          writer.uint32(/* id 2, wireType 2 =*/ 18).string(message.op);
+        if (
+          message.nodeId != null &&
+          $Object.hasOwnProperty.call(message, 'nodeId') &&
+          (typeof message.nodeId === 'object'
+            ? message.nodeId.low || message.nodeId.high
+            : message.nodeId !== 0)
+        )
+          writer.uint32(/* id 3, wireType 0 =*/ 24).uint64(message.nodeId);
+        if (message.$unknowns != null && $Object.hasOwnProperty.call(message, '$unknowns'))
+          for (let i = 0; i < message.$unknowns.length; ++i) writer.raw(message.$unknowns[i]);
+        return writer;
+      };
+
+      /**
+       * Decodes a GroupChangeRequest message from the specified reader or buffer.
+       * @function decode
+       * @memberof strata.admin.GroupChangeRequest
+       * @static
+       * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+       * @param {number} [length] Message length if known beforehand
+       * @returns {strata.admin.GroupChangeRequest & strata.admin.GroupChangeRequest.$Shape} GroupChangeRequest
+       * @throws {Error} If the payload is not a reader or valid buffer
+       * @throws {$protobuf.util.ProtocolError} If required fields are missing
+       */
+      GroupChangeRequest.decode = function (reader, length, _end, _depth, _target) {
+        if (!(reader instanceof $Reader)) reader = $Reader.create(reader);
+        if (_depth === $undefined) _depth = 0;
+        if (_depth > $Reader.recursionLimit) throw $Error('max depth exceeded');
+        let end, message, value;
+        if (length === $undefined) end = reader.len;
+        else {
+          end = reader.pos + length;
+          if (end > reader.len) throw $RangeError('index out of range');
+          length = reader.len;
+          reader.len = end;
+        }
+        message = _target || new $root.strata.admin.GroupChangeRequest();
+        while (reader.pos < end) {
+          let start = reader.pos;
+          let tag = reader.tag();
+          if (tag === _end) {
+            _end = $undefined;
+            break;
+          }
+          let wireType = tag & 7;
+          switch ((tag >>>= 3)) {
+            case 1: {
+              if (wireType !== 0) break;
+              if ((value = reader.uint32())) message.groupId = value;
+              else delete message.groupId;
+              continue;
+            }
+            case 2: {
+              if (wireType !== 2) break;
+              if ((value = reader.stringVerify()).length) message.op = value;
+              else delete message.op;
+              continue;
+            }
+            case 3: {
+              if (wireType !== 0) break;
+              if (
+                typeof (value = reader.uint64()) === 'object'
+                  ? value.low || value.high
+                  : value !== 0
+              )
+                message.nodeId = value;
+              else delete message.nodeId;
+              continue;
+            }
+          }
+          reader.skipType(wireType, _depth, tag);
+          if (!reader.discardUnknown) {
+            $util.makeProp(message, '$unknowns', false);
+            (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+          }
+        }
+        if (length !== $undefined) {
+          if (reader.pos !== end) throw $RangeError('index out of range');
+          reader.len = length;
+        }
+        if (_end !== $undefined) throw $Error('missing end group');
+        return message;
+      };
+
+      return GroupChangeRequest;
+    })();
+
+    admin.GroupChangeResponse = (function () {
+      /**
+       * Properties of a GroupChangeResponse.
+       * @typedef {Object} strata.admin.GroupChangeResponse.$Properties
+       * @property {Array.<number|Long>|null} [voters] GroupChangeResponse voters
+       * @property {Array.<number|Long>|null} [learners] GroupChangeResponse learners
+       * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+       */
+
+      /**
+       * Properties of a GroupChangeResponse.
+       * @memberof strata.admin
+       * @interface IGroupChangeResponse
+       * @augments strata.admin.GroupChangeResponse.$Properties
+       * @deprecated Use strata.admin.GroupChangeResponse.$Properties instead.
+       */
+
+      /**
+       * Shape of a GroupChangeResponse.
+       * @typedef {strata.admin.GroupChangeResponse.$Properties} strata.admin.GroupChangeResponse.$Shape
+       */
+
+      /**
+       * Constructs a new GroupChangeResponse.
+       * @memberof strata.admin
+       * @classdesc Represents a GroupChangeResponse.
+       * @constructor
+       * @param {strata.admin.GroupChangeResponse.$Properties=} [properties] Properties to set
+       * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+       */
+      const GroupChangeResponse = function (properties) {
+        this.voters = [];
+        this.learners = [];
+        if (properties)
+          for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+            if (properties[keys[i]] != null && keys[i] !== '__proto__')
+              this[keys[i]] = properties[keys[i]];
+      };
+
+      /**
+       * GroupChangeResponse voters.
+       * @member {Array.<number|Long>} voters
+       * @memberof strata.admin.GroupChangeResponse
+       * @instance
+       */
+      GroupChangeResponse.prototype.voters = $util.emptyArray;
+
+      /**
+       * GroupChangeResponse learners.
+       * @member {Array.<number|Long>} learners
+       * @memberof strata.admin.GroupChangeResponse
+       * @instance
+       */
+      GroupChangeResponse.prototype.learners = $util.emptyArray;
+
+      /**
+       * Encodes the specified GroupChangeResponse message. Does not implicitly {@link strata.admin.GroupChangeResponse.verify|verify} messages.
+       * @function encode
+       * @memberof strata.admin.GroupChangeResponse
+       * @static
+       * @param {strata.admin.GroupChangeResponse.$Properties} message GroupChangeResponse message or plain object to encode
+       * @param {$protobuf.Writer} [writer] Writer to encode to
+       * @returns {$protobuf.Writer} Writer
+       */
+      GroupChangeResponse.encode = function (message, writer, _depth) {
+        if (!writer) writer = $Writer.create();
+        if (_depth === $undefined) _depth = 0;
+        if (_depth > $util.recursionLimit) throw $Error('max depth exceeded');
+        if (message.voters != null && message.voters.length)
+          writer.uint32(/* id 1, wireType 2 =*/ 10).uint64s(message.voters);
+        if (message.learners != null && message.learners.length)
+          writer.uint32(/* id 2, wireType 2 =*/ 18).uint64s(message.learners);
+        if (message.$unknowns != null && $Object.hasOwnProperty.call(message, '$unknowns'))
+          for (let i = 0; i < message.$unknowns.length; ++i) writer.raw(message.$unknowns[i]);
+        return writer;
+      };
+
+      /**
+       * Decodes a GroupChangeResponse message from the specified reader or buffer.
+       * @function decode
+       * @memberof strata.admin.GroupChangeResponse
+       * @static
+       * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+       * @param {number} [length] Message length if known beforehand
+       * @returns {strata.admin.GroupChangeResponse & strata.admin.GroupChangeResponse.$Shape} GroupChangeResponse
+       * @throws {Error} If the payload is not a reader or valid buffer
+       * @throws {$protobuf.util.ProtocolError} If required fields are missing
+       */
+      GroupChangeResponse.decode = function (reader, length, _end, _depth, _target) {
+        if (!(reader instanceof $Reader)) reader = $Reader.create(reader);
+        if (_depth === $undefined) _depth = 0;
+        if (_depth > $Reader.recursionLimit) throw $Error('max depth exceeded');
+        let end, message;
+        if (length === $undefined) end = reader.len;
+        else {
+          end = reader.pos + length;
+          if (end > reader.len) throw $RangeError('index out of range');
+          length = reader.len;
+          reader.len = end;
+        }
+        message = _target || new $root.strata.admin.GroupChangeResponse();
+        while (reader.pos < end) {
+          let start = reader.pos;
+          let tag = reader.tag();
+          if (tag === _end) {
+            _end = $undefined;
+            break;
+          }
+          let wireType = tag & 7;
+          switch ((tag >>>= 3)) {
+            case 1: {
+              if (wireType === 2) {
+                if (!(message.voters && message.voters.length)) message.voters = [];
+                reader.uint64s(message.voters);
+                continue;
+              }
+              if (wireType !== 0) break;
+              if (!(message.voters && message.voters.length)) message.voters = [];
+              message.voters.push(reader.uint64());
+              continue;
+            }
+            case 2: {
+              if (wireType === 2) {
+                if (!(message.learners && message.learners.length)) message.learners = [];
+                reader.uint64s(message.learners);
+                continue;
+              }
+              if (wireType !== 0) break;
+              if (!(message.learners && message.learners.length)) message.learners = [];
+              message.learners.push(reader.uint64());
+              continue;
+            }
+          }
+          reader.skipType(wireType, _depth, tag);
+          if (!reader.discardUnknown) {
+            $util.makeProp(message, '$unknowns', false);
+            (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+          }
+        }
+        if (length !== $undefined) {
+          if (reader.pos !== end) throw $RangeError('index out of range');
+          reader.len = length;
+        }
+        if (_end !== $undefined) throw $Error('missing end group');
+        return message;
+      };
+
+      return GroupChangeResponse;
+    })();
+
     return admin;
   })();
 

@@ -65,6 +65,9 @@ export class AdminCalls {
       client = new grpc.Client(address, grpc.credentials.createInsecure(), {
         'grpc.max_receive_message_length': TRANSPORT_LIMITS.frameBytesMax,
         'grpc.max_send_message_length': TRANSPORT_LIMITS.frameBytesMax,
+        // A restarted node is reached again within a second, not after gRPC's default backoff.
+        'grpc.initial_reconnect_backoff_ms': 100,
+        'grpc.max_reconnect_backoff_ms': 1_000,
       });
       this.#clients.set(address, client);
     }

@@ -406,7 +406,10 @@ export class MetaService {
         if (!view) continue;
         const wasMoving = isMoving(entry, view);
         if (!wasMoving && moving >= META_LIMITS.movesMax) continue;
-        const step = nextStep(entry, view, alive);
+        const step =
+          this.#node.mutation === 'remove-before-add'
+            ? (removeFirst(entry, view) ?? nextStep(entry, view, alive))
+            : nextStep(entry, view, alive);
         if (!step) continue;
         if (!wasMoving) moving++;
         this.stats.steps++;
@@ -481,6 +484,12 @@ function nextStep(
     return to === 0 ? null : { op: 'transfer-leader', node: to };
   }
   return { op: 'remove', node: extra };
+}
+
+/** removeFirst is the `remove-before-add` bug: drop a non-leader voter outside the target. */
+function removeFirst(entry: GroupReplicas, view: GroupView): { op: string; node: NodeId } | null {
+  const extra = view.voters.find((node) => !entry.target.includes(node) && node !== view.leader);
+  return extra === undefined ? null : { op: 'remove', node: extra };
 }
 
 /** bestVoter picks a caught-up, live voter of the target to lead (0: none). */

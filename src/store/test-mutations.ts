@@ -9,10 +9,19 @@
  *   a kill -9 loses acknowledged data, as a disk that lies about fsync would.
  * - `stale-read`: linearizable reads are served from local state, without confirming
  *   leadership (no ReadIndex round), on whichever replica receives them.
+ * - `no-epoch-check`: requests routed with an older layout epoch are served instead of being
+ *   answered STALE_EPOCH (clients keep their stale layout).
+ * - `remove-before-add`: the mover removes a replica leaving a group before it adds the new
+ *   one, so a group drops below its replication factor during a move.
  */
 
 /** STORE_MUTATIONS lists the store-level mutation flags. */
-export const STORE_MUTATIONS = ['ack-before-sync', 'stale-read'] as const;
+export const STORE_MUTATIONS = [
+  'ack-before-sync',
+  'stale-read',
+  'no-epoch-check',
+  'remove-before-add',
+] as const;
 
 /** StoreMutation names one store-level mutation flag. */
 export type StoreMutation = (typeof STORE_MUTATIONS)[number];

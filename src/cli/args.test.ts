@@ -72,6 +72,36 @@ describe('strata command line', () => {
     assert.equal(config.peers.length, 3);
   });
 
+  it('parses strata admin subcommands and refuses incomplete ones', async () => {
+    const drain = parseCommandLine(['admin', 'drain-node', '3', '--wait'], {});
+    assert.equal(drain.type, 'admin');
+    assert.ok(
+      drain.type === 'admin' && drain.op === 'drain-node' && drain.nodeId === 3 && drain.wait,
+    );
+    const move = parseCommandLine(
+      ['admin', 'move-replica', '--group', '7', '--from', '1', '--to', '4', '--endpoints', 'h:1'],
+      {},
+    );
+    assert.ok(
+      move.type === 'admin' &&
+        move.groupId === 7 &&
+        move.fromNode === 1 &&
+        move.toNode === 4 &&
+        move.endpoints[0] === 'h:1',
+    );
+    const missing = await run(['admin', 'move-replica', '--group', '7']);
+    assert.equal(missing.code, 2);
+    assert.match(
+      missing.err[0]!,
+      /usage: strata admin move-replica --group <g> --from <node> --to <node>/,
+    );
+    const unknown = await run(['admin', 'grow']);
+    assert.equal(unknown.code, 2);
+    assert.match(unknown.err[0]!, /unknown subcommand 'grow'/);
+    const noAddress = await run(['admin', 'add-node']);
+    assert.match(noAddress.err[0]!, /--address <host:port>/);
+  });
+
   it('lists every command with one line on --help', async () => {
     const { code, out } = await run(['--help']);
     assert.equal(code, 0);

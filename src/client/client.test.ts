@@ -171,7 +171,7 @@ describe('StrataClient against a fake cluster', () => {
     assert.equal(cluster.allRequests().length, 0);
   });
 
-  it('times out with an indeterminate DeadlineExceededError created at the call site', async () => {
+  it('times out with an indeterminate DeadlineExceededError naming the operation', async () => {
     cluster.script = () => 'drop';
     async function callerOfPut(): Promise<unknown> {
       return client.put('void', 'v', { deadlineMs: 200 });
@@ -180,7 +180,8 @@ describe('StrataClient against a fake cluster', () => {
       assert.ok(error instanceof DeadlineExceededError);
       assert.equal(error.indeterminate, true);
       assert.match(error.message, /put: no answer within 200 ms/);
-      assert.match(error.stack ?? '', /callerOfPut/);
+      // Created when the deadline passes (a stack per call cost 8-10 µs): no caller frames.
+      assert.match(error.stack ?? '', /DeadlineExceededError/);
       return true;
     });
     await assert.rejects(client.get('void', { deadlineMs: 100 }), (error: unknown) => {

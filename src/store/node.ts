@@ -604,7 +604,7 @@ export class StoreNode {
     }
     this.sendMessages(batch, (ready) => ready.messages);
     failpoint('before-apply');
-    await Promise.all(batch.map(([group, ready]) => this.apply(group, ready)));
+    await this.applyAll(batch);
   }
 
   /** sendMessages sends the chosen messages of a cycle's Readies (snapshots out of band). */
@@ -621,29 +621,48 @@ export class StoreNode {
     this.stats.messagesSent += outgoing.length;
   }
 
-  /** apply applies one group's Ready (committed entries, read states) and advances it. */
-  private async apply(group: GroupReplica, ready: Ready): Promise<void> {
-    const smApplied = this.sm.appliedIndex(group.groupId);
-    const fresh = ready.committedEntries.filter((entry) => entry.index > smApplied);
-    let results: ApplyResult[] = [];
-    if (fresh.length > 0) {
+  /**
+   * applyAll applies the committed entries of every group of a cycle in one state-machine call
+   * (one LevelDB read and one write for all of them), each group's with its applied index and
+   * membership, then advances each group and answers its waiting clients and reads.
+   */
+  private async applyAll(batch: [GroupReplica, Ready][]): Promise<void> {
+    const parts = batch.map(([group, ready]) => {
+      const smApplied = this.sm.appliedIndex(group.groupId);
+      const fresh = ready.committedEntries.filter((entry) => entry.index > smApplied);
       // A membership change is persisted with the state machine, in the same (synced) batch as
       // the entry that makes it, so the membership on disk is always as of the applied index.
-      const conf = confAfter(decodeConfState(this.sm.groupMeta(group.groupId)), fresh);
-      const meta = conf ? encodeConfState(conf) : undefined;
-      results = await this.sm.applyEntries(group.groupId, fresh, {
+      const conf =
+        fresh.length > 0
+          ? confAfter(decodeConfState(this.sm.groupMeta(group.groupId)), fresh)
+          : null;
+      return { group, ready, fresh, conf };
+    });
+    const applied = await this.sm.applyMany(
+      parts.map(({ group, fresh, conf }) => ({
+        groupId: group.groupId,
+        entries: fresh,
         sync: conf !== null || group.groupId === 0,
-        meta,
-      });
-      if (conf) group.storage.setConfState(conf, fresh[fresh.length - 1].index);
-      this.stats.entriesApplied += fresh.length;
-      group.appliedSinceCompaction += fresh.length;
+        meta: conf ? encodeConfState(conf) : undefined,
+      })),
+    );
+    for (let i = 0; i < parts.length; i++) {
+      const { group, ready, fresh, conf } = parts[i]!;
+      if (fresh.length > 0) {
+        if (conf) group.storage.setConfState(conf, fresh[fresh.length - 1]!.index);
+        this.stats.entriesApplied += fresh.length;
+        group.appliedSinceCompaction += fresh.length;
+      }
+      group.raw.advance(ready);
+      if (group.groupId === 0 && fresh.length > 0) void this.readLayoutFromMeta();
+      const smApplied = this.sm.appliedIndex(group.groupId);
+      group.onApplied(applied[i]!, termsOf(ready.committedEntries), smApplied);
+      for (const readState of ready.readStates)
+        group.onReadState(readState.index, readState.context);
     }
-    group.raw.advance(ready);
-    if (group.groupId === 0 && fresh.length > 0) void this.readLayoutFromMeta();
-    group.onApplied(results, termsOf(ready.committedEntries), this.sm.appliedIndex(group.groupId));
-    for (const readState of ready.readStates) group.onReadState(readState.index, readState.context);
-    if (group.appliedSinceCompaction >= this.config.compactEntries) await this.compact(group);
+    for (const { group } of parts) {
+      if (group.appliedSinceCompaction >= this.config.compactEntries) await this.compact(group);
+    }
   }
 
   /**

@@ -39,7 +39,7 @@ export interface ScanItem {
 const SCAN_BATCH_KEYS = 256;
 
 /** mapKey turns bytes into a Map key: latin1 maps each byte to one char, so it is bijective. */
-function mapKey(key: Uint8Array): string {
+export function mapKey(key: Uint8Array): string {
   return Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString('latin1');
 }
 
@@ -125,10 +125,16 @@ export class GroupView {
   /** overlay holds uncommitted writes read before LevelDB; null for committed state only. */
   readonly overlay: Overlay | null;
 
-  constructor(db: Db, group: GroupId, overlay: Overlay | null) {
+  constructor(
+    db: Db,
+    group: GroupId,
+    overlay: Overlay | null,
+    prefetched: Map<string, StoredValue | null> | null = null,
+  ) {
     this.db = db;
     this.group = group;
     this.overlay = overlay;
+    this.#prefetched = prefetched;
   }
 
   /**
@@ -136,7 +142,7 @@ export class GroupView {
    * LevelDB does not change under an apply (its writes land in one batch at the end), and the
    * overlay, read first, holds every write made since.
    */
-  #prefetched: Map<string, StoredValue | null> | null = null;
+  #prefetched: Map<string, StoredValue | null> | null;
 
   /**
    * prefetch reads the committed records of `keys` in one LevelDB call (getMany), so that the

@@ -503,7 +503,7 @@ export class KvStateMachine {
   async get(groupId: GroupId, key: Uint8Array): Promise<KeyValue | null> {
     this.checkReadable(groupId);
     checkReadKey(key);
-    const stored = await new GroupView(this.db, groupId, null).get(key);
+    const stored = await new GroupView(this.db, groupId, null, null, this.#readKey).get(key);
     if (stored === null) return null;
     const { value, modIndex, createIndex, version } = stored;
     return { key, value, modIndex, createIndex, version };
@@ -518,7 +518,42 @@ export class KvStateMachine {
     this.checkReadable(groupId);
     checkRangeRequest(request);
     const header = responseHeader(groupId, this.groups.get(groupId)?.applied ?? 0);
-    return executeRange(new GroupView(this.db, groupId, null), request, header);
+    return executeRange(
+      new GroupView(this.db, groupId, null, null, this.#readKey),
+      request,
+      header,
+    );
+  }
+
+  /** readQueue holds the point reads waiting for the next getMany (see #readKey). */
+  #readQueue: {
+    key: Uint8Array;
+    resolve: (v: Uint8Array | undefined) => void;
+    reject: (e: unknown) => void;
+  }[] = [];
+
+  /**
+   * #readKey reads one committed record; the reads asked for in one turn of the event loop go to
+   * LevelDB as one getMany (one thread-pool round trip instead of one per read: the profile's
+   * top item for gets). A read may see state newer than when it was asked, never older.
+   */
+  readonly #readKey = (dbKey: Uint8Array): Promise<Uint8Array | undefined> =>
+    new Promise((resolve, reject) => {
+      if (this.#readQueue.length === 0) setImmediate(() => this.#flushReads());
+      this.#readQueue.push({ key: dbKey, resolve, reject });
+    });
+
+  #flushReads(): void {
+    const queue = this.#readQueue;
+    this.#readQueue = [];
+    if (this.closed) {
+      for (const read of queue) read.reject(new KvError('UNAVAILABLE', 'state machine closed'));
+      return;
+    }
+    this.db.getMany(queue.map((read) => read.key)).then(
+      (values) => queue.forEach((read, i) => read.resolve(values[i] ?? undefined)),
+      (error: unknown) => queue.forEach((read) => read.reject(error)),
+    );
   }
 
   /**

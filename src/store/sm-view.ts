@@ -130,12 +130,17 @@ export class GroupView {
     group: GroupId,
     overlay: Overlay | null,
     prefetched: Map<string, StoredValue | null> | null = null,
+    readKey: ((dbKey: Uint8Array) => Promise<Uint8Array | undefined>) | null = null,
   ) {
     this.db = db;
     this.group = group;
     this.overlay = overlay;
     this.#prefetched = prefetched;
+    this.#readKey = readKey;
   }
+
+  /** readKey reads one committed record (a coalescing reader, or LevelDB's get). */
+  readonly #readKey: ((dbKey: Uint8Array) => Promise<Uint8Array | undefined>) | null;
 
   /**
    * prefetched holds committed records read ahead by prefetch(). Valid for the view's life:
@@ -169,7 +174,8 @@ export class GroupView {
     if (written !== undefined) return written;
     const prefetched = this.#prefetched?.get(mapKey(key));
     if (prefetched !== undefined) return prefetched;
-    const bytes = await this.db.get(dataKey(this.group, key));
+    const dbKey = dataKey(this.group, key);
+    const bytes = this.#readKey ? await this.#readKey(dbKey) : await this.db.get(dbKey);
     if (bytes === undefined) return null;
     return decodeDataValue(key, bytes, this.where(key));
   }

@@ -8,10 +8,10 @@
  *   --time S         seconds of faults (soak default 600)
  *   --seed N         fast-check seed of the schedule (and the workload's choices)
  *   --nemesis LIST   comma-separated: all, a kind (kill, pause, partition, proxy, snapshot,
- *                    failpoint, torn-tail) or kind:variant (see --list)
+ *                    failpoint, torn-tail, membership) or kind:variant (see --list)
  *   --workload LIST  comma-separated: register, set, retries
  *   --nodes N        cluster size (default 5)     --groups N   Raft groups (default 12)
- *   --mutation M     arm a store mutation in every node (stale-read, ack-before-sync)
+ *   --mutation M     arm a store mutation in every node (see src/store/test-mutations.ts)
  *   --replay FILE    replay a schedule.json exactly (seed still drives the workload)
  *   --no-cover       do not start with every nemesis once
  *   --no-proxy       connect nodes directly (proxy:* nemeses are then skipped)

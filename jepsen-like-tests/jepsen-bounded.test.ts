@@ -5,9 +5,11 @@
  * node, a leader, a minority, all, a majority while the minority is stopped; SIGSTOP of a node
  * and a leader; iptables partitions of every shape; proxy delay, drop and swizzle-clogging;
  * forced snapshots, with and without snapshot failpoints; the other failpoints; a torn Raft log
- * tail) and that afterwards every check passes: per-key linearizability (no key unknown),
- * no lost or unexpected set element on any replica, no write applied twice, Election Safety and
- * monotonic terms and commits over the status samples, and converged, agreeing replicas.
+ * tail; a replica move and a leadership transfer through the Admin service) and that
+ * afterwards, once every move finished, every check passes: per-key linearizability (no key
+ * unknown), no lost or unexpected set element on any replica, no write applied twice, Election
+ * Safety and monotonic terms and commits over the status samples, and converged, agreeing
+ * replicas.
  * Thousands of operations per workload are checked. Seed: STRATA_JEPSEN_SEED (default 1).
  */
 import assert from 'node:assert/strict';

@@ -3,8 +3,9 @@
  * tested pieces: partition shapes (a ring leaves every node a different majority), schedules
  * (deterministic per seed, every nemesis covered, pauses outlast the election timeout), tearing
  * a real LevelDB log (LevelDB reopens with every earlier write and without the torn one), the
- * link proxy (pass, clog, delay, drop), the set, retries and Raft-invariant checkers on
- * hand-made histories, and the HTML report of a non-linearizable key.
+ * link proxy (pass, clog, delay, drop), the choice of a replica move (never back to a node that
+ * held the group) and the settled-layout test the runner waits for, the set, retries and
+ * Raft-invariant checkers on hand-made histories, and the HTML report of a non-linearizable key.
  */
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -15,7 +16,10 @@ import { test } from 'node:test';
 import { ClassicLevel } from 'classic-level';
 import { checkHistory, type HistoryEvent } from './checker/index.js';
 import { checkRaftInvariants } from './checks/raft-invariants.js';
+import type { ClusterLayout, GroupReplicas } from '../src/ring/index.js';
+import type { NodeStatus } from './harness/process-cluster.js';
 import { lastRecordSpan, newestLogFile, tearTail } from './nemesis/leveldb-log.js';
+import { chooseMove, MembershipState } from './nemesis/membership-faults.js';
 import { bridge, halves, isolate, oneWay, ring } from './nemesis/partitions.js';
 import {
   NEMESIS_NAMES,
@@ -26,6 +30,7 @@ import {
 import { LinkProxy, PASS_MODE } from './net/proxy.js';
 import { renderReport } from './report/html.js';
 import type { RunSummary } from './report/summary.js';
+import { unsettled } from './runner/layout.js';
 import type { StatusSample } from './runner/sampler.js';
 import { checkRetries, type RetryEvent } from './workloads/retries.js';
 import { checkSet, checkSetReplicas, type SetEvent } from './workloads/set.js';
@@ -83,7 +88,89 @@ test('schedules: deterministic per seed, cover every nemesis, replayable', () =>
   assert.deepEqual(checkSchedule(JSON.parse(JSON.stringify(a))), a);
   assert.throws(() => checkSchedule([{ name: 'nope' }]), /invalid/);
   assert.deepEqual(selectNemeses(['pause']), ['pause:node', 'pause:leader']);
-  assert.throws(() => selectNemeses(['membership']), /not available/);
+  assert.deepEqual(selectNemeses(['membership']), ['membership:move', 'membership:leader']);
+  assert.throws(() => selectNemeses(['nope']), /unknown nemesis/);
+});
+
+function entry(groupId: number, replicas: number[], target = replicas, learners: number[] = []) {
+  return { groupId, replicas, learners, target } as unknown as GroupReplicas;
+}
+
+function layoutOf(placement: GroupReplicas[]): ClusterLayout {
+  return {
+    epoch: 7,
+    routingVersion: 1,
+    groupCount: placement.length,
+    replicationFactor: 3,
+    nodes: IDS.map((id) => ({ id, address: `127.0.0.1:${7000 + id}`, state: 'up' })),
+    placement,
+    metaGroup: entry(0, IDS),
+  } as unknown as ClusterLayout;
+}
+
+test('membership: a move goes from a target replica to a running node that never held it', () => {
+  const layout = layoutOf([entry(1, [1, 2, 3]), entry(2, [3, 4, 5])]);
+  const state = new MembershipState();
+  state.remember(layout);
+  for (let pick = 0; pick < 40; pick++) {
+    const move = chooseMove(layout, state.hosts, IDS, [pick, pick * 7, pick * 13, 0])!;
+    const { target } = layout.placement[move.groupId - 1]!;
+    assert.ok((target as number[]).includes(move.fromNode));
+    assert.ok(!(target as number[]).includes(move.toNode));
+  }
+  assert.deepEqual(chooseMove(layout, state.hosts, [1, 2, 3, 5], [0, 0, 0, 0]), {
+    groupId: 1,
+    fromNode: 1,
+    toNode: 5,
+  });
+  state.hostsOf(1).add(4).add(5);
+  assert.equal(chooseMove(layout, state.hosts, IDS, [0, 0, 0, 0])?.groupId, 2);
+  state.hostsOf(2).add(1).add(2);
+  assert.equal(chooseMove(layout, state.hosts, IDS, [0, 0, 0, 0]), null, 'nowhere new to go');
+});
+
+function statusOf(node: number, groups: [number, string, number[]][]): NodeStatus {
+  const list = groups.map(([groupId, role, voters]) => ({ groupId, role, term: 2, voters }));
+  return { nodeId: node, groups: list } as unknown as NodeStatus;
+}
+
+test('membership: settled means no group mid-move and the nodes agree with the layout', () => {
+  const layout = layoutOf([entry(1, [1, 2, 3])]);
+  layout.metaGroup = entry(0, [1, 2, 3]);
+  const agreeing = new Map([
+    [
+      1,
+      statusOf(1, [
+        [0, 'leader', [1, 2, 3]],
+        [1, 'leader', [1, 2, 3]],
+      ]),
+    ],
+    [
+      2,
+      statusOf(2, [
+        [0, 'follower', [1, 2, 3]],
+        [1, 'follower', [1, 2, 3]],
+      ]),
+    ],
+    [
+      3,
+      statusOf(3, [
+        [0, 'follower', [1, 2, 3]],
+        [1, 'follower', [1, 2, 3]],
+      ]),
+    ],
+    [4, statusOf(4, [])],
+  ]);
+  assert.deepEqual(unsettled(layout, agreeing), []);
+  const moving = layoutOf([entry(1, [1, 2, 3, 4], [1, 2, 4], [4])]);
+  moving.metaGroup = layout.metaGroup;
+  assert.match(unsettled(moving, agreeing).join('\n'), /group 1 mid-move: .* learners 4/);
+  const stale = new Map(agreeing).set(4, statusOf(4, [[1, 'follower', [1, 2, 3, 4]]]));
+  assert.deepEqual(unsettled(layout, stale), ['node 4 still hosts group 1']);
+  const behind = new Map(agreeing).set(1, statusOf(1, [[0, 'leader', [1, 2, 3]]]));
+  assert.match(unsettled(layout, behind).join('\n'), /group 1 has no leader/);
+  assert.match(unsettled(layout, behind).join('\n'), /node 1 has no replica of group 1/);
+  assert.deepEqual(unsettled(layout, new Map([[5, null]])).slice(-1), ['node 5 does not answer']);
 });
 
 test('torn tail: LevelDB reopens with every earlier batch and without the torn one', async () => {
@@ -269,6 +356,18 @@ test('raft invariants: two leaders in a term, a term going back, a lost synced c
   assert.match(checkRaftInvariants(restart, 2000).problems[0]!, /after a restart/);
   const fresh = [sample(0, 1, 1, 'follower', 3, 9), sample(100, 1, 2, 'follower', 3, 4)];
   assert.equal(checkRaftInvariants(fresh, 2000).valid, true, 'unsynced values may be lost');
+});
+
+test('raft invariants: a replica moved away and back starts over, unless no sample shows it gone', () => {
+  const gone = { ...sample(1000, 1, 1, 'follower', 3, 9), groups: [] };
+  const returned = [sample(0, 1, 1, 'follower', 3, 9), gone, sample(2000, 1, 1, 'follower', 4, 2)];
+  assert.equal(
+    checkRaftInvariants(returned).valid,
+    true,
+    checkRaftInvariants(returned).problems[0],
+  );
+  const unseen = [sample(0, 1, 1, 'follower', 3, 9), sample(2000, 1, 1, 'follower', 4, 2)];
+  assert.match(checkRaftInvariants(unseen).problems[0]!, /commit went back from 9 to 2/);
 });
 
 test('report: a non-linearizable key is shown with its longest partial linearization', async () => {

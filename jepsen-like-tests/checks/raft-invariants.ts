@@ -4,7 +4,8 @@
  *   called themselves leader and the leader every other replica named for that term;
  * - term, commit and applied never go back within one process's life (an incarnation);
  * - across restarts, a term or commit index sampled at least `marginMs` before the last sample
- *   of an incarnation (so surely synced by then) never goes back in a later incarnation.
+ *   of an incarnation (so surely synced by then) never goes back in a later incarnation;
+ * each per replica: a group moved off a node and back is a new replica there.
  * Convergence and agreement of the committed state are checked at the end (replicas.ts).
  */
 import type { StatusSample } from '../runner/sampler.js';
@@ -45,11 +46,28 @@ function checkElectionSafety(samples: readonly StatusSample[], problems: string[
 
 type Series = { time: number; incarnation: number; term: number; commit: number; applied: number };
 
+/**
+ * seriesByReplica groups the samples by replica: by node and group, and by the replica's life on
+ * that node. A replica moved away and back later (the elastic cluster) starts empty: when a
+ * node's sample stops listing a group, the group's next appearance there is a new replica,
+ * whose term, commit and applied start over.
+ */
 function seriesByReplica(samples: readonly StatusSample[]): Map<string, Series[]> {
   const series = new Map<string, Series[]>();
+  const lives = new Map<string, number>(); // node/group -> its current life (0 first)
+  const listed = new Map<number, Set<number>>(); // node -> groups of its last sample
+  const ended = new Set<string>(); // node/group whose replica was gone in a later sample
   for (const sample of samples) {
+    const now = new Set(sample.groups.map((g) => g.group));
+    for (const group of listed.get(sample.node) ?? []) {
+      if (!now.has(group)) ended.add(`${sample.node}/${group}`);
+    }
+    listed.set(sample.node, now);
     for (const g of sample.groups) {
-      const key = `node ${sample.node} group ${g.group}`;
+      const replica = `${sample.node}/${g.group}`;
+      if (ended.delete(replica)) lives.set(replica, (lives.get(replica) ?? 0) + 1);
+      const life = lives.get(replica) ?? 0;
+      const key = `node ${sample.node} group ${g.group}${life > 0 ? ` (replica ${life + 1})` : ''}`;
       let list = series.get(key);
       if (!list) series.set(key, (list = []));
       list.push({

@@ -9,6 +9,7 @@ import type { Firewall } from '../net/firewall.js';
 import type { ProxyControl } from '../net/proxy-control.js';
 import type { JepsenCluster } from '../runner/cluster.js';
 import type { Clock } from '../runner/time.js';
+import type { MembershipState } from './membership-faults.js';
 import { shuffled } from './partitions.js';
 import type { NemesisStep } from './schedule.js';
 
@@ -61,6 +62,8 @@ export interface NemesisContext {
   clock: Clock;
   log: NemesisLog;
   signal: AbortSignal;
+  /** membership is what the membership faults remember over the run (hosts, counts). */
+  membership: MembershipState;
 }
 
 /** Heal undoes a fault. */

@@ -2,11 +2,13 @@
  * NemesisRunner plays a schedule against the cluster: for each step, inject the fault, hold
  * it for the step's duration, heal it, wait the step's gap. It stops early on abort or when the
  * run's time bound passes, and `healAll` ends every fault at the end of a run (restore links,
- * pass proxies, SIGCONT, restart dead nodes).
+ * pass proxies, SIGCONT, restart dead nodes). Membership changes are not undone: moves finish
+ * by themselves, and the runner waits for them before its final checks.
  */
 import { PASS_MODE } from '../net/proxy.js';
 import { sleep } from '../runner/time.js';
 import { kindOf, type Heal, type NemesisContext } from './context.js';
+import { membershipFault } from './membership-faults.js';
 import { allLinks, linkKey, partitionFault, proxyFault } from './network-faults.js';
 import { failpointFault, killFault, pauseFault, tornTailFault } from './process-faults.js';
 import type { NemesisStep } from './schedule.js';
@@ -22,6 +24,7 @@ const FAULTS: Readonly<Record<string, Fault>> = {
   snapshot: snapshotFault,
   failpoint: failpointFault,
   'torn-tail': tornTailFault,
+  membership: membershipFault,
 };
 
 /** NemesisRunner runs schedules in one context. */

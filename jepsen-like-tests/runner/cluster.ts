@@ -3,10 +3,14 @@
  * 127.0.0.(10+i):(7000+i) and runs with group id 47000+i (the firewall's owner match gives its
  * connections that source address). It wraps the harness's ProcessCluster and adds what the
  * nemeses need: which nodes are paused, how many times each was started (incarnations), leader
- * lookups, and pid bookkeeping for cleanup.
+ * lookups, the cluster's current layout and layout changes over the Admin service, and pid
+ * bookkeeping for cleanup.
  */
 import { join } from 'node:path';
 import { mkdir } from 'node:fs/promises';
+import { parseClusterLayout, type ClusterLayout } from '../../src/ring/index.js';
+import { AdminCalls } from '../../src/store/admin-calls.js';
+import { strata as pb } from '../../src/store/admin-gen/admin.js';
 import { ProcessCluster, type NodeStatus } from '../harness/process-cluster.js';
 import type { FirewallNode } from '../net/firewall.js';
 import type { PidRegistry } from './pids.js';
@@ -17,6 +21,23 @@ export const SERVING_WAIT_MS = 20_000;
 
 /** NODE_GID_BASE + node id is the group id a node process runs as. */
 export const NODE_GID_BASE = 47_000;
+
+/** CLUSTER_ID is the cluster id of every run's cluster. */
+export const CLUSTER_ID = 'jepsen';
+
+/** LAYOUT_CALL_MS bounds one node's answer to Admin.Cluster. */
+export const LAYOUT_CALL_MS = 1_000;
+
+/** CHANGE_CALL_MS bounds one Admin.Change (the metadata leader probes every node first). */
+export const CHANGE_CALL_MS = 10_000;
+
+/** LayoutChange is one `strata admin` change (fields its op does not use are left out). */
+export interface LayoutChange {
+  op: 'move-replica' | 'transfer-leader';
+  groupId: number;
+  fromNode?: number;
+  toNode: number;
+}
 
 /** ClusterSpec sizes and tunes a run's cluster. */
 export interface ClusterSpec {
@@ -54,6 +75,8 @@ export function firewallNodes(count: number): FirewallNode[] {
 /** JepsenCluster is a running cluster of a run. */
 export class JepsenCluster {
   private readonly paused = new Set<number>();
+  /** admin makes the runner's Admin calls (layouts and changes). */
+  private readonly admin = new AdminCalls();
 
   private constructor(
     readonly spec: ClusterSpec,
@@ -76,7 +99,7 @@ export class JepsenCluster {
       dir: join(dir, 'data'),
       nodes: spec.nodes,
       groupCount: spec.groupCount,
-      clusterId: 'jepsen',
+      clusterId: CLUSTER_ID,
       addressOf: (id) => `${nodeHost(id)}:${nodePort(id)}`,
       gidOf: (id) => NODE_GID_BASE + id,
       logDir,
@@ -228,9 +251,57 @@ export class JepsenCluster {
     return best;
   }
 
+  /** addressOf returns node `id`'s host:port. */
+  addressOf(id: number): string {
+    return `${nodeHost(id)}:${nodePort(id)}`;
+  }
+
+  /**
+   * layout returns the newest layout among the running, unpaused nodes (the highest epoch: a
+   * node may be a poll behind), or null when none answers within `timeoutMs`.
+   */
+  async layout(timeoutMs = LAYOUT_CALL_MS): Promise<ClusterLayout | null> {
+    const request = pb.admin.ClusterRequest.encode({}).finish();
+    const answering = this.ids().filter((id) => this.isRunning(id) && !this.isPaused(id));
+    const layouts = await Promise.all(
+      answering.map(async (id) => {
+        try {
+          const bytes = await this.admin.call(this.addressOf(id), 'Cluster', request, timeoutMs);
+          return parseClusterLayout(pb.admin.ClusterResponse.decode(bytes).layoutJson);
+        } catch {
+          return null;
+        }
+      }),
+    );
+    let newest: ClusterLayout | null = null;
+    for (const layout of layouts) {
+      if (layout && (newest === null || layout.epoch > newest.epoch)) newest = layout;
+    }
+    return newest;
+  }
+
+  /**
+   * change asks node `via` to make a layout change (it passes it on to the metadata leader) and
+   * returns the cluster's one-line answer. Rejects with AdminCallError: FAILED_PRECONDITION or
+   * INVALID_ARGUMENT when the cluster refuses the change, another code when it was not reached.
+   */
+  async change(via: number, change: LayoutChange): Promise<string> {
+    const request = pb.admin.ChangeRequest.encode({
+      clusterId: CLUSTER_ID,
+      op: change.op,
+      groupId: change.groupId,
+      fromNode: change.fromNode ?? 0,
+      toNode: change.toNode,
+    }).finish();
+    const bytes = await this.admin.call(this.addressOf(via), 'Change', request, CHANGE_CALL_MS);
+    const answer = pb.admin.ChangeResponse.decode(bytes);
+    return `${answer.message} (epoch ${Number(answer.epoch)})`;
+  }
+
   /** close resumes and kills every node (by pid) and closes the admin clients. */
   async close(): Promise<void> {
     this.paused.clear();
+    this.admin.close();
     await this.processes.close();
   }
 }

@@ -1,9 +1,9 @@
 /**
  * runJepsen: one whole run, inside the private network namespace. In order: firewall and link
  * proxy, the cluster, the workloads (after a quiet start), the nemesis schedule, the final heal,
- * a recovery period, the final reads, convergence and agreement of replicas, the Raft invariants
- * over the status samples, and the checkers; then the report. Everything it starts, it stops
- * by pid (also on error); every wait is bounded.
+ * the wait for replica moves to finish, a recovery period, the final reads, convergence and
+ * agreement of replicas, the Raft invariants over the status samples, and the checkers; then
+ * the report. Everything it starts, it stops by pid (also on error); every wait is bounded.
  */
 import { appendFileSync, createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
@@ -18,6 +18,7 @@ import {
   type ReplicaReport,
 } from '../checks/replicas.js';
 import { NemesisLog } from '../nemesis/context.js';
+import { MembershipState } from '../nemesis/membership-faults.js';
 import { allLinks, linkKey } from '../nemesis/network-faults.js';
 import { NemesisRunner } from '../nemesis/runner.js';
 import { generateSchedule, SKIPPED_NEMESES, type NemesisStep } from '../nemesis/schedule.js';
@@ -39,6 +40,7 @@ import {
 } from '../workloads/index.js';
 import { JepsenCluster, firewallNodes, nodeHost, nodePort } from './cluster.js';
 import { ProcessIds } from './history.js';
+import { waitSettled, type Settlement } from './layout.js';
 import type { RunOptions } from './options.js';
 import { PidRegistry } from './pids.js';
 import { StatusSampler, snapshotTotals } from './sampler.js';
@@ -233,6 +235,7 @@ async function runNemesis(
     ...SET_DEFAULTS,
     clients: 1,
   });
+  const membership = new MembershipState();
   const nemesis = new NemesisRunner({
     cluster: handles.cluster!,
     firewall,
@@ -241,6 +244,7 @@ async function runNemesis(
     clock: env.clock,
     log,
     signal: env.signal,
+    membership,
   });
   try {
     const now = env.clock.now();
@@ -262,10 +266,30 @@ async function runNemesis(
   }
   const leadersAfterHealMs = await leadersEverywhere(handles.cluster!, 30_000);
   env.log(`after the heal, leaders everywhere in ${leadersAfterHealMs ?? 'never'} ms`);
+  const settle = await settleLayout(handles.cluster!, log, membership, env.signal);
   await log.close();
   const nemeses: Record<string, number> = {};
   for (const name of nemesis.ran) nemeses[name] = (nemeses[name] ?? 0) + 1;
-  return { events: log.events, nemeses, leadersAfterHealMs };
+  return { events: log.events, nemeses, leadersAfterHealMs, settle };
+}
+
+/** settleLayout waits for every replica move to finish and logs the outcome. */
+async function settleLayout(
+  cluster: JepsenCluster,
+  log: NemesisLog,
+  membership: MembershipState,
+  signal: AbortSignal,
+): Promise<Settlement> {
+  const settle = await waitSettled(cluster, undefined, signal);
+  log.add(
+    'settle',
+    'note',
+    `membership: ${membership.summary()}; layout epoch ${settle.epoch} ` +
+      (settle.settled
+        ? `settled in ${settle.waitedMs} ms (no group mid-move, nodes agree)`
+        : `NOT settled after ${settle.waitedMs} ms: ${settle.problems.join('; ')}`),
+  );
+  return settle;
 }
 
 async function finishAndCheck(
@@ -273,6 +297,7 @@ async function finishAndCheck(
   env: RunEnv,
   handles: RunHandles,
   ctx: WorkloadContext,
+  settle: Settlement,
 ) {
   await sleep(options.recoveryMs, env.signal);
   for (const workload of handles.workloads) await workload.stop();
@@ -283,6 +308,11 @@ async function finishAndCheck(
   for (const workload of handles.workloads) await workload.finalReads(ctx);
   env.log('final reads done; comparing replicas');
   const replicas = await checkReplicas(handles.cluster!, convergence);
+  if (!settle.settled) {
+    // Replicas compared mid-move are not the group's replicas: the comparison cannot pass.
+    replicas.problems.unshift(...settle.problems.map((p) => `moves not finished: ${p}`));
+    replicas.valid = false;
+  }
   await handles.sampler!.stop();
   const invariants = checkRaftInvariants(handles.sampler!.samples);
   const snapshots = snapshotTotals(handles.sampler!.samples);
@@ -329,7 +359,7 @@ async function runPhases(options: RunOptions, env: RunEnv, handles: RunHandles) 
   const ctx = await startWorkloads(options, env, handles);
   await sleep(options.quietMs, env.signal);
   const nemesis = await runNemesis(options, env, handles, firewall);
-  const finished = await finishAndCheck(options, env, handles, ctx);
+  const finished = await finishAndCheck(options, env, handles, ctx, nemesis.settle);
   const summary = summarize(options, env, { ...finished, ...nemesis });
   await writeFile(join(env.dir, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
   await writeFile(

@@ -439,7 +439,7 @@ export class KvStateMachine {
         if (meta !== undefined) ops.push(metaOp(groupId, meta));
       }
       if (ops.length > 0) {
-        await this.db.batch(ops, { sync: work.some((request) => request.sync === true) });
+        await writeChained(this.db, ops, work.some((request) => request.sync === true));
       }
       for (let w = 0; w < work.length; w++) {
         const { entries, meta } = work[w]!;
@@ -691,7 +691,7 @@ export class KvStateMachine {
       const value = encodeRestoreMarker(restored.marker);
       ops.push({ type: 'put', key: groupPrefix(TAG_RESTORE, groupId), value });
       // Not synced: a lost tail loses the marker's progress with it, and those chunks come again.
-      await this.db.batch(ops);
+      await writeChained(this.db, ops, false);
       state.restore = restored.marker;
       return { nextChunk: restored.marker.nextChunk, done: restored.marker.ended };
     } catch (error) {
@@ -1019,5 +1019,24 @@ function keysReadBy(command: Command): Uint8Array[] {
     }
     default:
       return [];
+  }
+}
+
+/**
+ * writeChained writes `ops` as one LevelDB batch through a chained batch: abstract-level's
+ * array form checks and copies every operation and was the top item (8% of samples) of a
+ * node's profile while applying 1,000-key checkpoints.
+ */
+async function writeChained(db: Db, ops: readonly BatchOp[], sync: boolean): Promise<void> {
+  const batch = db.batch();
+  try {
+    for (const op of ops) {
+      if (op.type === 'put') batch.put(op.key, op.value);
+      else batch.del(op.key);
+    }
+    await batch.write({ sync });
+  } catch (error) {
+    await batch.close().catch(() => undefined);
+    throw error;
   }
 }

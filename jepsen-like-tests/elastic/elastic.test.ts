@@ -555,6 +555,9 @@ describe('elastic cluster: stale epochs and bad input', { timeout: 300_000 }, ()
       20_000,
       async () => (await cluster.leaders(16)).get(1) === 5,
     );
+    // The new leader is the preferred one now: the hand-back (every 1 s here) keeps it.
+    await new Promise((resolve) => setTimeout(resolve, 2_500));
+    assert.equal((await cluster.leaders(16)).get(1), 5, 'the transfer was undone');
     epoch = await epochNow();
     await refused(
       await admin(cluster, 'transfer-leader', '--group', '1', '--to', '2'),

@@ -106,8 +106,11 @@ async function waitCaughtUp(cluster: ProcessCluster, id: number, timeoutMs: numb
         if (group.role === 'leader') leaderCommit.set(group.groupId ?? 0, Number(group.commit));
       }
     }
+    // A group this node leads again (a hand-back) is as caught up as its leader: itself.
     return (mine.groups ?? []).every(
-      (g) => Number(g.applied) >= (leaderCommit.get(g.groupId ?? 0) ?? Infinity),
+      (g) =>
+        g.role === 'leader' ||
+        Number(g.applied) >= (leaderCommit.get(g.groupId ?? 0) ?? Infinity),
     );
   });
 }

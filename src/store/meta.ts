@@ -249,10 +249,16 @@ export class MetaService {
     }
   }
 
+  /**
+   * #transferLeader hands a group's leadership to one of its voters and, when that voter is in
+   * the group's target, makes it the preferred leader (first in the target) so that the
+   * leader hand-back keeps it there rather than undoing the transfer.
+   */
   async #transferLeader(
     input: ChangeInput,
   ): Promise<{ layout: ClusterLayout; message: string; nodeId: number }> {
-    const layout = this.#node.layout;
+    const { layout: current, modIndex } = await this.#readCurrent();
+    let layout = current;
     const entry = input.groupId >= 1 ? groupEntry(layout, input.groupId) : undefined;
     if (!entry)
       throw new ChangeRefused(
@@ -273,6 +279,15 @@ export class MetaService {
     }
     if (!statuses.has(input.toNode))
       throw new ChangeRefused(`transfer-leader: node ${input.toNode} is down`);
+    const to = input.toNode as NodeId;
+    if (entry.groupId !== 0 && entry.target.includes(to) && entry.target[0] !== to) {
+      const target = [to, ...entry.target.filter((node) => node !== to)];
+      const placement = layout.placement.map((g) =>
+        g.groupId === entry.groupId ? { ...g, target } : g,
+      );
+      layout = { ...layout, epoch: layout.epoch + 1, placement };
+      await this.#write(layout, modIndex);
+    }
     if (view.leader !== input.toNode)
       await this.#groupCall(
         layout,
@@ -283,7 +298,9 @@ export class MetaService {
       );
     return {
       layout,
-      message: `group ${input.groupId}: leadership goes from node ${view.leader} to node ${input.toNode}`,
+      message:
+        `group ${input.groupId}: leadership goes from node ${view.leader} to node ${input.toNode}` +
+        (layout === current ? '' : ` (now its preferred leader)`),
       nodeId: input.toNode,
     };
   }

@@ -15,13 +15,18 @@ export enum ProgressState {
   Snapshot = 2,
 }
 
+/** NO_INFLIGHTS is the shared, never written, window storage of an Inflights with none. */
+const NO_INFLIGHTS: readonly number[] = Object.freeze([]);
+
 /**
  * Inflights is a FIFO window of Append messages sent but not acknowledged, bounded by count and
  * bytes. Invariant: indexes are increasing; bytesInFlight is the sum of the entries' bytes.
+ * Its two arrays are allocated by add() and dropped whenever the window empties: a node keeps a
+ * progress per member of each of its groups, and an idle group has nothing in flight.
  */
 export class Inflights {
-  private readonly indexes: Index[] = [];
-  private readonly sizes: number[] = [];
+  private indexes = NO_INFLIGHTS as Index[];
+  private sizes = NO_INFLIGHTS as number[];
   private head = 0;
   private bytesInFlight = 0;
 
@@ -38,6 +43,10 @@ export class Inflights {
       count === 0 || this.indexes[this.indexes.length - 1] < index,
       () => `inflight ${index} not increasing`,
     );
+    if (this.indexes === NO_INFLIGHTS) {
+      this.indexes = [];
+      this.sizes = [];
+    }
     this.indexes.push(index);
     this.sizes.push(bytes);
     this.bytesInFlight += bytes;
@@ -49,7 +58,12 @@ export class Inflights {
       this.bytesInFlight -= this.sizes[this.head];
       this.head++;
     }
-    if (this.head > 64 && this.head * 2 > this.indexes.length) {
+    if (this.head > 0 && this.head === this.indexes.length) {
+      // Window empty: give the arrays back (an idle group keeps none, whatever its history).
+      this.indexes = NO_INFLIGHTS as Index[];
+      this.sizes = NO_INFLIGHTS as number[];
+      this.head = 0;
+    } else if (this.head > 64 && this.head * 2 > this.indexes.length) {
       this.indexes.splice(0, this.head);
       this.sizes.splice(0, this.head);
       this.head = 0;
@@ -73,8 +87,8 @@ export class Inflights {
 
   /** reset empties the window. */
   reset(): void {
-    this.indexes.length = 0;
-    this.sizes.length = 0;
+    this.indexes = NO_INFLIGHTS as Index[];
+    this.sizes = NO_INFLIGHTS as number[];
     this.head = 0;
     this.bytesInFlight = 0;
   }

@@ -140,8 +140,8 @@ export class Raft {
     this.heartbeatElapsed = 0;
     this.resetRandomizedElectionTimeout();
     this.leadTransferee = NONE;
-    this.tracker.votes.clear();
-    this.tracker.resetProgress(this.id, this.log.lastIndex(), this.persistedLastIndex());
+    this.tracker.resetVotes();
+    this.tracker.stopTracking(); // becomeLeader starts it again, for its own term
     this.pendingConfIndex = 0;
     this.uncommittedBytes = 0;
     this.uncommitted = [];
@@ -166,7 +166,7 @@ export class Raft {
   private becomePreCandidate(): void {
     assert(this.role !== Role.Leader, 'leader cannot become pre-candidate');
     // Pre-vote changes neither term nor vote: a partitioned node cannot disrupt the group.
-    this.tracker.votes.clear();
+    this.tracker.resetVotes();
     this.leader = NONE;
     this.role = Role.PreCandidate;
   }
@@ -181,6 +181,7 @@ export class Raft {
   private becomeLeader(): void {
     assert(this.role === Role.Candidate, () => `become leader from role ${Role[this.role]}`);
     this.reset(this.term);
+    this.tracker.resetProgress(this.id, this.log.lastIndex(), this.persistedLastIndex());
     this.leader = this.id;
     this.role = Role.Leader;
     this.tracker.progress.get(this.id)?.becomeReplicate();

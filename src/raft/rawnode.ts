@@ -15,7 +15,6 @@ import {
   type ConfChange,
   type ConfState,
   type GroupId,
-  type HardState,
   type Index,
   type Message,
   type NodeId,
@@ -64,15 +63,25 @@ export class RawNode {
   readonly id: NodeId;
   readonly groupId: GroupId;
   private readonly raft: Raft;
-  private previousSoft: SoftState;
-  private previousHard: HardState;
+  /**
+   * The soft and hard state as of the last Ready, as plain numbers: hasReady() runs for every
+   * group of a node on every cycle and must not allocate to compare them.
+   */
+  private previousLeader: NodeId;
+  private previousRole: Role;
+  private previousTerm: Term;
+  private previousVote: NodeId;
+  private previousCommit: Index;
 
   constructor(config: RaftConfigInput, storage: RaftStorage) {
     this.raft = new Raft(config, storage);
     this.id = this.raft.id;
     this.groupId = this.raft.groupId;
-    this.previousSoft = this.softState();
-    this.previousHard = this.raft.hardState();
+    this.previousLeader = this.raft.leader;
+    this.previousRole = this.raft.role;
+    this.previousTerm = this.raft.term;
+    this.previousVote = this.raft.vote;
+    this.previousCommit = this.raft.log.committed;
   }
 
   /** tick advances logical time by one tick (elections, heartbeats, CheckQuorum). */
@@ -153,8 +162,21 @@ export class RawNode {
       raft.log.unstable.entries.length > 0 ||
       raft.log.unstable.snapshot !== null ||
       raft.log.hasNextCommittedEntries() ||
-      !softEqual(this.softState(), this.previousSoft) ||
-      !hardEqual(raft.hardState(), this.previousHard)
+      this.softChanged() ||
+      this.hardChanged()
+    );
+  }
+
+  private softChanged(): boolean {
+    return this.raft.leader !== this.previousLeader || this.raft.role !== this.previousRole;
+  }
+
+  private hardChanged(): boolean {
+    const raft = this.raft;
+    return (
+      raft.term !== this.previousTerm ||
+      raft.vote !== this.previousVote ||
+      raft.log.committed !== this.previousCommit
     );
   }
 
@@ -162,14 +184,11 @@ export class RawNode {
   ready(): Ready {
     const raft = this.raft;
     raft.flushPending();
-    const soft = this.softState();
-    const hard = raft.hardState();
     const entries = raft.log.unstableEntries();
     const snapshot = raft.log.unstable.snapshot;
-    const hardChanged = !hardEqual(hard, this.previousHard);
     const ready: Ready = {
-      softState: softEqual(soft, this.previousSoft) ? null : soft,
-      hardState: hardChanged ? hard : null,
+      softState: this.softChanged() ? this.softState() : null,
+      hardState: this.hardChanged() ? raft.hardState() : null,
       snapshot,
       entries,
       committedEntries: raft.log.nextCommittedEntries(raft.config.uncommittedBytesMax),
@@ -179,13 +198,16 @@ export class RawNode {
       mustSync:
         entries.length > 0 ||
         snapshot !== null ||
-        hard.term !== this.previousHard.term ||
-        hard.vote !== this.previousHard.vote,
+        raft.term !== this.previousTerm ||
+        raft.vote !== this.previousVote,
     };
     raft.messages = [];
     raft.readStates = [];
-    this.previousSoft = soft;
-    this.previousHard = hard;
+    this.previousLeader = raft.leader;
+    this.previousRole = raft.role;
+    this.previousTerm = raft.term;
+    this.previousVote = raft.vote;
+    this.previousCommit = raft.log.committed;
     return ready;
   }
 
@@ -230,18 +252,27 @@ export class RawNode {
     };
   }
 
+  /**
+   * progressList lists the progress by node id. An insertion sort: a group has a handful of
+   * members, and Array.prototype.sort allocates a work array on every call (status() runs for
+   * every group of a node on every Admin.Status call).
+   */
   private progressList(): ReplicaProgress[] {
     const list: ReplicaProgress[] = [];
     for (const [id, pr] of this.raft.tracker.progress) {
-      list.push({
+      const item: ReplicaProgress = {
         id,
         match: pr.match,
         next: pr.next,
         state: PROGRESS_STATE_NAMES[pr.state],
         isLearner: pr.isLearner,
-      });
+      };
+      let at = list.length;
+      list.push(item);
+      for (; at > 0 && list[at - 1].id > id; at--) list[at] = list[at - 1];
+      list[at] = item;
     }
-    return list.sort((a, b) => a.id - b.id);
+    return list;
   }
 
   /** checkInvariants asserts the replica's internal invariants (simulation calls it often). */
@@ -252,12 +283,4 @@ export class RawNode {
   private softState(): SoftState {
     return { leader: this.raft.leader, role: this.raft.role };
   }
-}
-
-function softEqual(a: SoftState, b: SoftState): boolean {
-  return a.leader === b.leader && a.role === b.role;
-}
-
-function hardEqual(a: HardState, b: HardState): boolean {
-  return a.term === b.term && a.vote === b.vote && a.commit === b.commit;
 }

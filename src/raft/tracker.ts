@@ -14,12 +14,25 @@ export enum VoteResult {
   Lost = 2,
 }
 
-/** ProgressTracker: membership plus per-replica progress. Invariant: voters ∩ learners = ∅. */
+/**
+ * ProgressTracker: membership plus per-replica progress. Invariants: voters ∩ learners = ∅;
+ * setConf is the only writer of voters and learners, and sortedVoters / sortedLearners hold
+ * their members sorted; progress is empty unless tracking, and then holds exactly the members.
+ */
 export class ProgressTracker {
   readonly voters = new Set<NodeId>();
   readonly learners = new Set<NodeId>();
+  /**
+   * progress of every member, kept only while tracking (at the leader): a follower's would be
+   * replaced unread when it becomes leader, and a node holds thousands of follower replicas.
+   */
   readonly progress = new Map<NodeId, Progress>();
-  readonly votes = new Map<NodeId, boolean>();
+  private tracking = false;
+  /** votes counts the answers of this election; null when none were counted (most replicas). */
+  private votes: Map<NodeId, boolean> | null = null;
+  /** The membership sorted once per change, so status() and confState() need not sort. */
+  private sortedVoters: readonly NodeId[] = [];
+  private sortedLearners: readonly NodeId[] = [];
 
   constructor(
     private readonly inflightCountMax: number,
@@ -35,15 +48,15 @@ export class ProgressTracker {
     return this.voters.has(id) || this.learners.has(id);
   }
 
-  /** confState returns the membership as sorted arrays. */
+  /** confState returns the membership as sorted arrays (fresh copies: callers may keep them). */
   confState(): ConfState {
-    return {
-      voters: [...this.voters].sort((a, b) => a - b),
-      learners: [...this.learners].sort((a, b) => a - b),
-    };
+    return { voters: this.sortedVoters.slice(), learners: this.sortedLearners.slice() };
   }
 
-  /** setConf replaces the membership; progress of new members starts at (match 0, next). */
+  /**
+   * setConf replaces the membership; when tracking, progress of new members starts at
+   * (match 0, next) and that of removed members is dropped.
+   */
   setConf(conf: ConfState, next: Index): void {
     this.voters.clear();
     this.learners.clear();
@@ -52,9 +65,12 @@ export class ProgressTracker {
       assert(!this.voters.has(id), () => `node ${id} is both voter and learner`);
       this.learners.add(id);
     }
+    this.sortedVoters = [...this.voters].sort((a, b) => a - b);
+    this.sortedLearners = [...this.learners].sort((a, b) => a - b);
     for (const id of [...this.progress.keys()]) {
       if (!this.isMember(id)) this.progress.delete(id);
     }
+    if (!this.tracking) return;
     for (const id of this.members()) this.ensureProgress(id, next);
   }
 
@@ -81,15 +97,23 @@ export class ProgressTracker {
   }
 
   /**
-   * resetProgress gives every member fresh progress (used when a term starts); this replica's
-   * own match is the end of what it has persisted (not of what it merely holds in memory).
+   * resetProgress starts tracking with fresh progress for every member (a leader's term
+   * starts); this replica's own match is the end of what it has persisted (not of what it
+   * merely holds in memory).
    */
   resetProgress(self: NodeId, lastIndex: Index, persistedIndex: Index): void {
     this.progress.clear();
+    this.tracking = true;
     for (const id of this.members()) {
       const progress = this.ensureProgress(id, lastIndex + 1);
       if (id === self) progress.match = persistedIndex;
     }
+  }
+
+  /** stopTracking drops all progress (the replica is no longer leader). */
+  stopTracking(): void {
+    this.progress.clear();
+    this.tracking = false;
   }
 
   /** committedIndex is the highest index replicated on a majority of voters. */
@@ -101,13 +125,19 @@ export class ProgressTracker {
     return matches[this.quorum() - 1];
   }
 
+  /** resetVotes forgets the answers counted so far (a new election round starts). */
+  resetVotes(): void {
+    this.votes = null;
+  }
+
   /** recordVote counts a vote (the first answer of each voter counts) and tallies. */
   recordVote(id: NodeId, granted: boolean): VoteResult {
-    if (!this.votes.has(id)) this.votes.set(id, granted);
+    const votes = (this.votes ??= new Map());
+    if (!votes.has(id)) votes.set(id, granted);
     let granted_ = 0;
     let rejected = 0;
     for (const voter of this.voters) {
-      const vote = this.votes.get(voter);
+      const vote = votes.get(voter);
       if (vote === true) granted_++;
       else if (vote === false) rejected++;
     }

@@ -42,18 +42,27 @@ interface IndexWaiter {
   reject: (error: Error) => void;
 }
 
-/** GroupReplica holds one group's replica and its waiting client work. */
+interface PendingRead {
+  resolve: (index: Index) => void;
+  reject: (error: Error) => void;
+}
+
+/** NO_WAITERS is the shared, never written, list of an idle group's applied waiters. */
+const NO_WAITERS: readonly IndexWaiter[] = Object.freeze([]);
+
+/**
+ * GroupReplica holds one group's replica and its waiting client work. A node hosts thousands of
+ * mostly idle groups, so the containers of client work are created by the first request that
+ * needs one (null until then) and an empty waiter list is a shared constant.
+ */
 export class GroupReplica {
   readonly raw: RawNode;
-  /** proposals maps the log index of a proposal to its waiting client. */
-  private readonly proposals = new Map<Index, PendingProposal>();
-  /** reads maps a read-index request id to its waiter (resolved with the read index). */
-  private readonly reads = new Map<
-    number,
-    { resolve: (index: Index) => void; reject: (e: Error) => void }
-  >();
+  /** proposals maps the log index of a proposal to its waiting client (null: none yet). */
+  private proposals: Map<Index, PendingProposal> | null = null;
+  /** reads maps a read-index request id to its waiter, resolved with the read index. */
+  private reads: Map<number, PendingRead> | null = null;
   /** appliedWaiters wait for the applied index to reach theirs (reads, at-index reads). */
-  private appliedWaiters: IndexWaiter[] = [];
+  private appliedWaiters = NO_WAITERS as IndexWaiter[];
   private nextReadId = 1;
   /** role and leader as of the last Ready (for routing answers). */
   role = Role.Follower;
@@ -76,16 +85,17 @@ export class GroupReplica {
 
   /** pendingProposalCount is the number of proposals waiting to be applied. */
   pendingProposalCount(): number {
-    return this.proposals.size;
+    return this.proposals?.size ?? 0;
   }
 
   /** propose appends a command and resolves with its outcome once applied. */
   propose(data: Uint8Array, pendingMax: number): Promise<ApplyResult> {
-    if (this.proposals.size >= pendingMax) {
+    const pending = this.pendingProposalCount();
+    if (pending >= pendingMax) {
       return Promise.reject(
         new StoreError(
           'RESOURCE_EXHAUSTED',
-          `group ${this.groupId} has ${this.proposals.size} pending proposals, the limit pendingProposalsMax`,
+          `group ${this.groupId} has ${pending} pending proposals, the limit pendingProposalsMax`,
         ),
       );
     }
@@ -95,8 +105,14 @@ export class GroupReplica {
     } catch (error) {
       return Promise.reject(this.translate(error));
     }
+    return this.awaitProposal(placed);
+  }
+
+  /** awaitProposal registers the client of a proposal placed at (index, term). */
+  private awaitProposal(placed: { index: Index; term: Term }): Promise<ApplyResult> {
+    const proposals = (this.proposals ??= new Map());
     return new Promise((resolve, reject) => {
-      this.proposals.set(placed.index, { term: placed.term, resolve, reject });
+      proposals.set(placed.index, { term: placed.term, resolve, reject });
     });
   }
 
@@ -108,9 +124,7 @@ export class GroupReplica {
     } catch (error) {
       return Promise.reject(this.translate(error));
     }
-    return new Promise((resolve, reject) => {
-      this.proposals.set(placed.index, { term: placed.term, resolve, reject });
-    });
+    return this.awaitProposal(placed);
   }
 
   /** readIndex resolves with a linearizable read index (confirmed leadership). */
@@ -123,24 +137,29 @@ export class GroupReplica {
     } catch (error) {
       return Promise.reject(this.translate(error));
     }
-    return new Promise((resolve, reject) => this.reads.set(id, { resolve, reject }));
+    const reads = (this.reads ??= new Map());
+    return new Promise((resolve, reject) => reads.set(id, { resolve, reject }));
   }
 
   /** onReadState resolves the read whose context is `context`. */
   onReadState(index: Index, context: Uint8Array): void {
     if (context.byteLength !== 8) return;
     const id = new DataView(context.buffer, context.byteOffset, 8).getFloat64(0);
-    const read = this.reads.get(id);
-    if (!read) return;
-    this.reads.delete(id);
+    const reads = this.reads;
+    const read = reads?.get(id);
+    if (!reads || !read) return;
+    reads.delete(id);
+    if (reads.size === 0) this.reads = null;
     read.resolve(index);
   }
 
   /** waitApplied resolves once the applied index reaches `index`. */
   waitApplied(index: Index, applied: Index): Promise<void> {
     if (applied >= index) return Promise.resolve();
+    if (this.appliedWaiters === NO_WAITERS) this.appliedWaiters = [];
+    const waiters = this.appliedWaiters;
     return new Promise((resolve, reject) => {
-      this.appliedWaiters.push({ index, resolve, reject });
+      waiters.push({ index, resolve, reject });
     });
   }
 
@@ -150,18 +169,22 @@ export class GroupReplica {
     terms: ReadonlyMap<Index, Term>,
     applied: Index,
   ): void {
-    for (const result of results) {
-      const pending = this.proposals.get(result.index);
-      if (!pending) continue;
-      this.proposals.delete(result.index);
-      if (terms.get(result.index) === pending.term) pending.resolve(result);
-      else
-        pending.reject(
-          new StoreError(
-            'PROPOSAL_DROPPED',
-            `entry ${result.index} was replaced by a new leader; retry`,
-          ),
-        );
+    const proposals = this.proposals;
+    if (proposals !== null) {
+      for (const result of results) {
+        const pending = proposals.get(result.index);
+        if (!pending) continue;
+        proposals.delete(result.index);
+        if (terms.get(result.index) === pending.term) pending.resolve(result);
+        else
+          pending.reject(
+            new StoreError(
+              'PROPOSAL_DROPPED',
+              `entry ${result.index} was replaced by a new leader; retry`,
+            ),
+          );
+      }
+      if (proposals.size === 0) this.proposals = null;
     }
     this.releaseApplied(applied);
   }
@@ -174,7 +197,7 @@ export class GroupReplica {
       if (waiter.index <= applied) waiter.resolve();
       else still.push(waiter);
     }
-    this.appliedWaiters = still;
+    this.appliedWaiters = still.length > 0 ? still : (NO_WAITERS as IndexWaiter[]);
   }
 
   /**
@@ -198,21 +221,25 @@ export class GroupReplica {
 
   /** failAll rejects every waiting proposal and read (leadership lost, or shutdown). */
   failAll(error: Error): void {
-    for (const pending of this.proposals.values()) pending.reject(error);
-    this.proposals.clear();
-    for (const read of this.reads.values()) read.reject(error);
-    this.reads.clear();
+    const proposals = this.proposals;
+    const reads = this.reads;
+    this.proposals = null;
+    this.reads = null;
+    for (const pending of proposals?.values() ?? []) pending.reject(error);
+    for (const read of reads?.values() ?? []) read.reject(error);
   }
 
   /** failWaiters rejects reads waiting for an applied index (shutdown). */
   failWaiters(error: Error): void {
-    for (const waiter of this.appliedWaiters) waiter.reject(error);
-    this.appliedWaiters = [];
+    const waiters = this.appliedWaiters;
+    this.appliedWaiters = NO_WAITERS as IndexWaiter[];
+    for (const waiter of waiters) waiter.reject(error);
   }
 
-  /** expireReads drops read requests older than `keep` ids (their callers timed out). */
+  /** dropRead forgets the read request `id` (its caller timed out). */
   dropRead(id: number): void {
-    this.reads.delete(id);
+    this.reads?.delete(id);
+    if (this.reads?.size === 0) this.reads = null;
   }
 
   private translate(error: unknown): Error {

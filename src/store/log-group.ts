@@ -94,10 +94,8 @@ export class GroupLogStorage implements RaftStorage, RaftLogWriter {
   /** groupId is the group whose records this storage reads and writes. */
   readonly groupId: GroupId;
   private readonly stager: LogStager;
-  private readonly hardStateKey: Uint8Array;
-  private readonly snapshotKey: Uint8Array;
-  private readonly confKey: Uint8Array;
-  private readonly logStartKey: Uint8Array;
+  // The metadata keys are built at each write, not kept: 5 bytes each, but a typed array and its
+  // buffer cost ~190 bytes of heap apiece, four per group, and the writes are rare.
   private hardState: HardState;
   /** Invariant: snap.data is empty (out of band); metadata is what was last persisted. */
   private snap: Snapshot;
@@ -113,10 +111,6 @@ export class GroupLogStorage implements RaftStorage, RaftLogWriter {
   constructor(groupId: GroupId, state: GroupLogState, stager: LogStager) {
     this.groupId = groupId;
     this.stager = stager;
-    this.hardStateKey = metaKey(TAG_HARD_STATE, groupId);
-    this.snapshotKey = metaKey(TAG_SNAPSHOT, groupId);
-    this.confKey = metaKey(TAG_CONF, groupId);
-    this.logStartKey = metaKey(TAG_LOG_START, groupId);
     this.hardState = { ...state.hardState };
     this.snap = { metadata: copyMetadata(state.snapshot), data: EMPTY_BYTES };
     this.conf = {
@@ -182,7 +176,8 @@ export class GroupLogStorage implements RaftStorage, RaftLogWriter {
     );
     assert(commit >= old.commit, () => `group ${this.groupId}: commit ${commit} < ${old.commit}`);
     this.hardState = { term, vote, commit };
-    this.stager.put(this.hardStateKey, encodeHardState(this.hardStateKey, this.hardState));
+    const key = metaKey(TAG_HARD_STATE, this.groupId);
+    this.stager.put(key, encodeHardState(key, this.hardState));
   }
 
   /** setConfState records the membership as of `appliedIndex` (never older than the last). */
@@ -225,8 +220,11 @@ export class GroupLogStorage implements RaftStorage, RaftLogWriter {
       const key = entryKey(this.groupId, entry.index);
       const value = encodeEntry(key, entry);
       this.stager.put(key, value);
-      // Readers get a view into the encoded value: one copy of the bytes, memory == disk.
-      const data = value.subarray(value.length - entry.data.byteLength);
+      // Readers get a view into the encoded value: one copy of the bytes, memory == disk. An
+      // empty entry (a new leader's no-op) gets the shared EMPTY_BYTES: a view would keep the
+      // whole encoded value and its buffer alive for nothing.
+      const size = entry.data.byteLength;
+      const data = size === 0 ? EMPTY_BYTES : value.subarray(value.length - size);
       this.log.push({ term: entry.term, index: entry.index, type: entry.type, data });
     }
     this.deleteEntries(this.lastIndex() + 1, oldLast);
@@ -305,10 +303,10 @@ export class GroupLogStorage implements RaftStorage, RaftLogWriter {
    */
   stageDeleteAll(): void {
     this.deleteEntries(this.log[0].index + 1, this.lastIndex());
-    this.stager.del(this.confKey);
-    this.stager.del(this.snapshotKey);
-    this.stager.del(this.logStartKey);
-    this.stager.del(this.hardStateKey);
+    this.stager.del(metaKey(TAG_CONF, this.groupId));
+    this.stager.del(metaKey(TAG_SNAPSHOT, this.groupId));
+    this.stager.del(metaKey(TAG_LOG_START, this.groupId));
+    this.stager.del(metaKey(TAG_HARD_STATE, this.groupId));
   }
 
   private deleteEntries(from: Index, to: Index): void {
@@ -317,18 +315,21 @@ export class GroupLogStorage implements RaftStorage, RaftLogWriter {
 
   private stageLogStart(): void {
     const start = { index: this.log[0].index, term: this.log[0].term };
-    this.stager.put(this.logStartKey, encodeLogStart(this.logStartKey, start));
+    const key = metaKey(TAG_LOG_START, this.groupId);
+    this.stager.put(key, encodeLogStart(key, start));
   }
 
   private recordSnapshot(metadata: SnapshotMetadata): void {
     this.snap = { metadata, data: EMPTY_BYTES };
-    this.stager.put(this.snapshotKey, encodeSnapshotMetadata(this.snapshotKey, metadata));
+    const key = metaKey(TAG_SNAPSHOT, this.groupId);
+    this.stager.put(key, encodeSnapshotMetadata(key, metadata));
   }
 
   private recordConf(confState: ConfState, appliedIndex: Index): void {
     assertConfState(confState);
     this.conf = { confState: cloneConf(confState), appliedIndex };
-    this.stager.put(this.confKey, encodeConfRecord(this.confKey, this.conf));
+    const key = metaKey(TAG_CONF, this.groupId);
+    this.stager.put(key, encodeConfRecord(key, this.conf));
   }
 
   private assertBatch(entries: readonly Entry[]): void {

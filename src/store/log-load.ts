@@ -7,7 +7,7 @@
  */
 import type { ClassicLevel } from 'classic-level';
 import { CorruptionError } from '../raft/errors.js';
-import type { GroupId } from '../raft/types.js';
+import { EMPTY_BYTES, type GroupId } from '../raft/types.js';
 import {
   RecordDecodeError,
   TAG_CONF,
@@ -122,6 +122,9 @@ function applyRecord(
           `term ${entry.term} < term ${previous.term} of the previous entry`,
         );
       }
+      // An empty entry (a leader's no-op) must not keep the record's buffer alive through a
+      // zero-length view: every group has one, and most idle groups have little else.
+      if (entry.data.byteLength === 0) entry.data = EMPTY_BYTES;
       state.entries.push(entry);
       return;
     }

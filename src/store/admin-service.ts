@@ -132,9 +132,23 @@ export function adminImplementation(
       );
     },
     cluster: (
-      _call: grpc.ServerUnaryCall<Buffer, Uint8Array>,
+      call: grpc.ServerUnaryCall<Buffer, Uint8Array>,
       callback: grpc.sendUnaryData<Uint8Array>,
     ) => {
+      let knownEpoch = 0;
+      try {
+        knownEpoch = Number(strata.admin.ClusterRequest.decode(call.request).knownEpoch ?? 0);
+      } catch {
+        knownEpoch = 0; // an old or malformed request gets the full answer
+      }
+      if (knownEpoch > 0 && knownEpoch >= node.layout.epoch) {
+        const short = { clusterId: node.config.clusterId, nodeId: node.config.nodeId };
+        callback(
+          null,
+          strata.admin.ClusterResponse.encode({ ...short, epoch: node.layout.epoch }).finish(),
+        );
+        return;
+      }
       const leaders: number[] = [];
       for (let groupId = 1; groupId <= node.layout.groupCount; groupId++) {
         leaders.push(node.groups.get(groupId as never)?.raw.leaderId() ?? 0);

@@ -288,13 +288,15 @@ export class StoreNode {
     const address = this.addresses.get(target);
     if (!address) return;
     this.pollInFlight = true;
-    const request = adminPb.admin.ClusterRequest.encode({}).finish();
+    const request = adminPb.admin.ClusterRequest.encode({
+      knownEpoch: this.#layout.epoch,
+    }).finish();
     this.admin
       .call(address, 'Cluster', request, 1_000)
       .then((bytes) => {
         const answer = adminPb.admin.ClusterResponse.decode(bytes);
         if (answer.clusterId !== this.config.clusterId) return;
-        if (Number(answer.epoch) <= this.#layout.epoch) return;
+        if (Number(answer.epoch) <= this.#layout.epoch || answer.layoutJson === '') return;
         this.adoptLayout(parseClusterLayout(answer.layoutJson));
       })
       .catch(() => undefined)

@@ -10,6 +10,7 @@ export namespace strata {
     class ClusterRequest {
       constructor(properties?: strata.admin.ClusterRequest.$Properties);
       $unknowns?: Uint8Array[];
+      knownEpoch: number | Long;
       static encode(
         message: strata.admin.ClusterRequest.$Properties,
         writer?: $protobuf.Writer,
@@ -22,6 +23,7 @@ export namespace strata {
 
     namespace ClusterRequest {
       interface $Properties {
+        knownEpoch?: number | Long | null;
         $unknowns?: Uint8Array[];
       }
       type $Shape = strata.admin.ClusterRequest.$Properties;

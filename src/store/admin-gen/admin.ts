@@ -36,6 +36,7 @@ const strataValue = ($root.strata = (() => {
       /**
        * Properties of a ClusterRequest.
        * @typedef {Object} strata.admin.ClusterRequest.$Properties
+       * @property {number|Long|null} [knownEpoch] ClusterRequest knownEpoch
        * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
        */
 
@@ -68,6 +69,14 @@ const strataValue = ($root.strata = (() => {
       };
 
       /**
+       * ClusterRequest knownEpoch.
+       * @member {number|Long} knownEpoch
+       * @memberof strata.admin.ClusterRequest
+       * @instance
+       */
+      ClusterRequest.prototype.knownEpoch = $util.Long ? $util.Long.fromBits(0, 0, true) : 0;
+
+      /**
        * Encodes the specified ClusterRequest message. Does not implicitly {@link strata.admin.ClusterRequest.verify|verify} messages.
        * @function encode
        * @memberof strata.admin.ClusterRequest
@@ -80,6 +89,14 @@ const strataValue = ($root.strata = (() => {
         if (!writer) writer = $Writer.create();
         if (_depth === $undefined) _depth = 0;
         if (_depth > $util.recursionLimit) throw $Error('max depth exceeded');
+        if (
+          message.knownEpoch != null &&
+          $Object.hasOwnProperty.call(message, 'knownEpoch') &&
+          (typeof message.knownEpoch === 'object'
+            ? message.knownEpoch.low || message.knownEpoch.high
+            : message.knownEpoch !== 0)
+        )
+          writer.uint32(/* id 1, wireType 0 =*/ 8).uint64(message.knownEpoch);
         if (message.$unknowns != null && $Object.hasOwnProperty.call(message, '$unknowns'))
           for (let i = 0; i < message.$unknowns.length; ++i) writer.raw(message.$unknowns[i]);
         return writer;
@@ -100,7 +117,7 @@ const strataValue = ($root.strata = (() => {
         if (!(reader instanceof $Reader)) reader = $Reader.create(reader);
         if (_depth === $undefined) _depth = 0;
         if (_depth > $Reader.recursionLimit) throw $Error('max depth exceeded');
-        let end, message;
+        let end, message, value;
         if (length === $undefined) end = reader.len;
         else {
           end = reader.pos + length;
@@ -116,7 +133,21 @@ const strataValue = ($root.strata = (() => {
             _end = $undefined;
             break;
           }
-          reader.skipType(tag & 7, _depth, tag);
+          let wireType = tag & 7;
+          switch ((tag >>>= 3)) {
+            case 1: {
+              if (wireType !== 0) break;
+              if (
+                typeof (value = reader.uint64()) === 'object'
+                  ? value.low || value.high
+                  : value !== 0
+              )
+                message.knownEpoch = value;
+              else delete message.knownEpoch;
+              continue;
+            }
+          }
+          reader.skipType(wireType, _depth, tag);
           if (!reader.discardUnknown) {
             $util.makeProp(message, '$unknowns', false);
             (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));

@@ -109,8 +109,7 @@ async function waitCaughtUp(cluster: ProcessCluster, id: number, timeoutMs: numb
     // A group this node leads again (a hand-back) is as caught up as its leader: itself.
     return (mine.groups ?? []).every(
       (g) =>
-        g.role === 'leader' ||
-        Number(g.applied) >= (leaderCommit.get(g.groupId ?? 0) ?? Infinity),
+        g.role === 'leader' || Number(g.applied) >= (leaderCommit.get(g.groupId ?? 0) ?? Infinity),
     );
   });
 }

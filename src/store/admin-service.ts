@@ -31,6 +31,15 @@ const ROLE_NAMES: Record<Role, string> = {
   [Role.Leader]: 'leader',
 };
 
+/** knownEpochOf reads a ClusterRequest's known epoch (0 for an old or malformed request). */
+function knownEpochOf(bytes: Buffer): number {
+  try {
+    return Number(strata.admin.ClusterRequest.decode(bytes).knownEpoch ?? 0);
+  } catch {
+    return 0;
+  }
+}
+
 /** failure turns an error into a gRPC status for the callback. */
 function failure(error: unknown): Partial<grpc.StatusObject> {
   const details = error instanceof Error ? error.message : String(error);
@@ -135,12 +144,7 @@ export function adminImplementation(
       call: grpc.ServerUnaryCall<Buffer, Uint8Array>,
       callback: grpc.sendUnaryData<Uint8Array>,
     ) => {
-      let knownEpoch = 0;
-      try {
-        knownEpoch = Number(strata.admin.ClusterRequest.decode(call.request).knownEpoch ?? 0);
-      } catch {
-        knownEpoch = 0; // an old or malformed request gets the full answer
-      }
+      const knownEpoch = knownEpochOf(call.request);
       if (knownEpoch > 0 && knownEpoch >= node.layout.epoch) {
         const short = { clusterId: node.config.clusterId, nodeId: node.config.nodeId };
         callback(

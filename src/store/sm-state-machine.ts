@@ -439,7 +439,11 @@ export class KvStateMachine {
         if (meta !== undefined) ops.push(metaOp(groupId, meta));
       }
       if (ops.length > 0) {
-        await writeChained(this.db, ops, work.some((request) => request.sync === true));
+        await writeChained(
+          this.db,
+          ops,
+          work.some((request) => request.sync === true),
+        );
       }
       for (let w = 0; w < work.length; w++) {
         const { entries, meta } = work[w]!;

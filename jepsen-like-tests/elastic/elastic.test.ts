@@ -424,7 +424,7 @@ describe('elastic cluster: stale epochs and bad input', { timeout: 300_000 }, ()
     await rm(dir, { recursive: true, force: true });
   });
 
-  /** epochNow waits until every running node serves the same epoch for 0.5 s, and returns it. */
+  /** epochNow waits until every running node serves the same epoch for 1 s, and returns it. */
   const epochNow = async (): Promise<number> => {
     let seen = -1;
     let since = 0;
@@ -435,7 +435,7 @@ describe('elastic cluster: stale epochs and bad input', { timeout: 300_000 }, ()
       }
       const epoch = epochs.size === 1 ? [...epochs][0]! : -1;
       if (epoch !== seen) [seen, since] = [epoch, Date.now()];
-      return epoch !== -1 && Date.now() - since >= 500;
+      return epoch !== -1 && Date.now() - since >= 1_000;
     });
     return seen;
   };

@@ -292,11 +292,15 @@ export class MetaService {
     const to = input.toNode as NodeId;
     if (entry.groupId !== 0 && entry.target.includes(to) && entry.target[0] !== to) {
       const target = [to, ...entry.target.filter((node) => node !== to)];
+      // The replicas in the order the mover writes them (target order first), so that its next
+      // round finds nothing to record.
+      const replicas = orderedReplicas(target, entry.replicas);
       const placement = layout.placement.map((g) =>
-        g.groupId === entry.groupId ? { ...g, target } : g,
+        g.groupId === entry.groupId ? { ...g, target, replicas } : g,
       );
       layout = { ...layout, epoch: layout.epoch + 1, placement };
       await this.#write(layout, modIndex);
+      this.#kick();
     }
     if (view.leader !== input.toNode)
       await this.#groupCall(
@@ -573,10 +577,7 @@ function observedLayout(
     const view = views.get(entry.groupId);
     if (!view) return entry;
     const members = [...view.voters, ...view.learners];
-    const replicas = [
-      ...entry.target.filter((n) => members.includes(n)),
-      ...members.filter((n) => !entry.target.includes(n)).sort((a, b) => a - b),
-    ];
+    const replicas = orderedReplicas(entry.target, members);
     const learners = [...view.learners].sort((a, b) => a - b);
     if (sameList(replicas, entry.replicas) && sameList(learners, entry.learners)) return entry;
     changed = true;
@@ -585,6 +586,14 @@ function observedLayout(
   const metaGroup = observe(layout.metaGroup);
   const placement = layout.placement.map(observe);
   return changed ? { ...layout, metaGroup, placement } : layout;
+}
+
+/** orderedReplicas lists `members` with the target's nodes first, in target order. */
+function orderedReplicas(target: readonly NodeId[], members: readonly NodeId[]): NodeId[] {
+  return [
+    ...target.filter((node) => members.includes(node)),
+    ...members.filter((node) => !target.includes(node)).sort((a, b) => a - b),
+  ];
 }
 
 function sameSet(a: readonly number[], b: readonly number[]): boolean {

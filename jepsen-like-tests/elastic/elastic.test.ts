@@ -20,11 +20,11 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { StrataClient } from '../../src/client/index.js';
-import { parseClusterLayout, type ClusterLayout } from '../../src/ring/index.js';
+import { groupSettled, parseClusterLayout, type ClusterLayout } from '../../src/ring/index.js';
 import { AdminCalls } from '../../src/store/admin-calls.js';
 import { strata as pb } from '../../src/store/admin-gen/admin.js';
 import { decodePutResponse, encodePutRequest } from '../../src/store/kv-codec.js';
-import { ProcessCluster, REPO_ROOT } from '../harness/process-cluster.js';
+import { ProcessCluster, REPO_ROOT, freePort } from '../harness/process-cluster.js';
 
 const GROUPS = 64;
 const NODE_CONFIG = { leaderBalanceTicks: 10 };
@@ -84,12 +84,7 @@ function spread(values: Iterable<number>): number {
 
 /** settled says every group's members are its target voters, with no learner. */
 function settled(layout: ClusterLayout): boolean {
-  return [layout.metaGroup, ...layout.placement].every(
-    (entry) =>
-      entry.learners.length === 0 &&
-      entry.replicas.length === entry.target.length &&
-      entry.target.every((node) => entry.replicas.includes(node)),
-  );
+  return [layout.metaGroup, ...layout.placement].every(groupSettled);
 }
 
 /** leaderCounts counts data-group leaderships per running node (from their status). */
@@ -447,7 +442,7 @@ describe('elastic cluster: stale epochs and bad input', { timeout: 300_000 }, ()
     });
     try {
       const old = client.layout().epoch;
-      const free = `127.0.0.1:${await freePortNumber()}`;
+      const free = `127.0.0.1:${await freePort()}`;
       const added = await admin(cluster, 'add-node', '--address', free);
       assert.equal(added.code, 0, added.err);
       await cluster.waitUntil('every node has the new epoch', 10_000, async () => {
@@ -502,7 +497,7 @@ describe('elastic cluster: stale epochs and bad input', { timeout: 300_000 }, ()
     // A node of another cluster cannot join.
     const other = await strata([
       'node', '--join', cluster.nodes.get(1)!.address, '--cluster-id', 'other',
-      '--listen', `127.0.0.1:${await freePortNumber()}`, '--data-dir', join(dir, 'other'),
+      '--listen', `127.0.0.1:${await freePort()}`, '--data-dir', join(dir, 'other'),
     ], 30_000); // prettier-ignore
     assert.equal(other.code, 2, other.err + other.out);
     assert.match(other.err, /refused: this node belongs to cluster 'test', not 'other'/);
@@ -617,7 +612,7 @@ describe('elastic cluster: the checks catch the bugs they are for', { timeout: 3
           cluster,
           'add-node',
           '--address',
-          `127.0.0.1:${await freePortNumber()}`,
+          `127.0.0.1:${await freePort()}`,
         );
         assert.equal(added.code, 0, added.err);
         await cluster.waitUntil(
@@ -637,12 +632,6 @@ describe('elastic cluster: the checks catch the bugs they are for', { timeout: 3
     });
   });
 });
-
-/** freePortNumber asks the kernel for a free loopback port. */
-async function freePortNumber(): Promise<number> {
-  const { freePort } = await import('../harness/process-cluster.js');
-  return freePort();
-}
 
 /** rawPut sends one unary Put with the given epoch and returns the error text ('' if none). */
 async function rawPut(address: string, key: string, epoch: number): Promise<string> {

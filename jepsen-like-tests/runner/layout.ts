@@ -8,7 +8,7 @@
  * nodes agree with it: each group's leader has exactly the layout's replicas as voters, and a
  * node hosts a group exactly when the layout names it a replica.
  */
-import type { ClusterLayout, GroupReplicas } from '../../src/ring/index.js';
+import { groupSettled, type ClusterLayout, type GroupReplicas } from '../../src/ring/index.js';
 import type { NodeStatus } from '../harness/process-cluster.js';
 import type { JepsenCluster } from './cluster.js';
 import { waitFor } from './time.js';
@@ -42,7 +42,7 @@ function list(ids: readonly number[]): string {
 
 /** midMove describes a group whose members are not (yet) its target voters, or null. */
 export function midMove(entry: GroupReplicas): string | null {
-  if (entry.learners.length === 0 && sameSet(entry.replicas, entry.target)) return null;
+  if (groupSettled(entry)) return null;
   return (
     `group ${entry.groupId} mid-move: replicas ${list(entry.replicas)}, ` +
     `learners ${list(entry.learners)}, target ${list(entry.target)}`

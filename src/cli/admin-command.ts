@@ -4,8 +4,8 @@
  * the moves it started are done. `status` prints the placement per node.
  */
 import * as grpc from '@grpc/grpc-js';
-import { decodeStatusResponse, type NodeStatus } from '../client/admin-codec.js';
-import { parseClusterLayout, type ClusterLayout } from '../ring/index.js';
+import { decodeStatusResponse, type NodeStatus } from '../store/admin-codec.js';
+import { groupSettled, parseClusterLayout, type ClusterLayout } from '../ring/index.js';
 import { AdminCallError, AdminCalls } from '../store/admin-calls.js';
 import { strata as pb } from '../store/admin-gen/admin.js';
 import type { AdminCommand } from './args.js';
@@ -98,15 +98,7 @@ async function fetchCluster(
 
 /** pendingMoves counts groups whose replicas differ from their target. */
 export function pendingMoves(layout: ClusterLayout): number {
-  let pending = 0;
-  for (const entry of [layout.metaGroup, ...layout.placement]) {
-    const same =
-      entry.learners.length === 0 &&
-      entry.replicas.length === entry.target.length &&
-      entry.target.every((node) => entry.replicas.includes(node));
-    if (!same) pending++;
-  }
-  return pending;
+  return [layout.metaGroup, ...layout.placement].filter((entry) => !groupSettled(entry)).length;
 }
 
 /** waitForMoves polls the layout until no group is mid-move, within --timeout-ms. */

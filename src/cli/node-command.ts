@@ -12,7 +12,7 @@ import { strata as pb } from '../store/admin-gen/admin.js';
 import { parseAddress } from '../store/config.js';
 import { readLayoutFile, writeLayoutFile } from '../store/layout-file.js';
 import { NodeConfigError, parseNodeConfig, type NodeConfig } from '../store/config.js';
-import { StoreNode } from '../store/node.js';
+import { IDENTITY_FILE, StoreNode } from '../store/node.js';
 import { registerServices } from '../store/services.js';
 import { CommandFailure, type CliIo } from './io.js';
 
@@ -103,7 +103,7 @@ export async function resolveJoin(
   await mkdir(dataDir, { recursive: true });
   let nodeId: number;
   let layout: ClusterLayout | null = await readLayoutFile(dataDir);
-  const identity = await readFile(joinPath(dataDir, 'identity.json'), 'utf8').catch(() => null);
+  const identity = await readFile(joinPath(dataDir, IDENTITY_FILE), 'utf8').catch(() => null);
   if (layout && identity) {
     nodeId = (JSON.parse(identity) as { nodeId: number }).nodeId;
   } else {

@@ -15,7 +15,7 @@ import type {
   ResponseOp,
   TxnRequest,
 } from '../store/kv-types.js';
-import { decodeStatusResponse, encodeStatusRequest, type NodeStatus } from './admin-codec.js';
+import { decodeStatusResponse, encodeStatusRequest, type NodeStatus } from '../store/admin-codec.js';
 import type { BackoffOptions } from './backoff.js';
 import { CallContext, checkDeadlineMs } from './call-context.js';
 import { ADMIN_STATUS_PATH, ChannelPool, grpcErrorText, unaryCall } from './channels.js';

@@ -4,11 +4,11 @@
  * answer whose layout parses. The layout is untrusted input (parseClusterLayout checks it all).
  */
 import { parseClusterLayout, type ClusterLayout } from '../ring/index.js';
-import { decodeClusterResponse, type ClusterInfo } from './admin-codec.js';
+import { decodeClusterResponse, type ClusterInfo } from '../store/admin-codec.js';
 import { Backoff, type BackoffOptions } from './backoff.js';
 import type { CallContext } from './call-context.js';
 import { ADMIN_CLUSTER_PATH, grpcErrorText, unaryCall, type ChannelPool } from './channels.js';
-import { encodeClusterRequest } from './admin-codec.js';
+import { encodeClusterRequest } from '../store/admin-codec.js';
 import { StrataError, UnavailableError } from './errors.js';
 
 /** DISCOVERY_CALL_MS_MAX bounds one Admin.Cluster call, so one dead endpoint cannot stall. */

@@ -20,7 +20,7 @@ import type {
   TaggedRequest,
   TaggedResponse,
 } from '../store/kv-types.js';
-import { encodeClusterResponse, encodeStatusResponse } from './admin-codec.js';
+import { encodeClusterResponse, encodeStatusResponse } from '../store/admin-codec.js';
 import { deserializeBytes, serializeBytes } from './channels.js';
 import { compareBytes } from './keys.js';
 

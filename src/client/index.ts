@@ -28,7 +28,7 @@ export {
   StrataError,
   UnavailableError,
 } from './errors.js';
-export type { ClusterInfo, GroupStatus, NodeStatus, ReplicaProgress } from './admin-codec.js';
+export type { ClusterInfo, GroupStatus, NodeStatus, ReplicaProgress } from '../store/admin-codec.js';
 export type { BackoffOptions } from './backoff.js';
 export type { Key } from './keys.js';
 export { LANE_MAX_DEFAULT } from './lanes.js';

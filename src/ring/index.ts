@@ -29,6 +29,7 @@ export {
   NODE_STATES,
   createClusterLayout,
   groupEntry,
+  groupSettled,
   groupsOf,
   liveNodes,
   parseClusterLayout,

@@ -131,6 +131,15 @@ function initialMetaGroup(nodeIds: readonly NodeId[]): GroupReplicas {
   return { groupId: META_GROUP_ID, replicas, learners: [], target: [...replicas] };
 }
 
+/** groupSettled says a group's members are exactly its target, none of them a learner. */
+export function groupSettled(entry: GroupReplicas): boolean {
+  return (
+    entry.learners.length === 0 &&
+    entry.replicas.length === entry.target.length &&
+    entry.target.every((node) => entry.replicas.includes(node))
+  );
+}
+
 /** liveNodes returns the nodes not removed. */
 export function liveNodes(layout: ClusterLayout): LayoutNode[] {
   return layout.nodes.filter((node) => node.state !== 'removed');

@@ -23,11 +23,12 @@
  * changes) so clients route to the real members.
  */
 import * as grpc from '@grpc/grpc-js';
-import { decodeStatusResponse, type NodeStatus } from '../client/admin-codec.js';
+import { decodeStatusResponse, type NodeStatus } from './admin-codec.js';
 import { ConfChangeType, EMPTY_BYTES, Role, type GroupId, type NodeId } from '../raft/index.js';
 import {
   META_GROUP_ID,
   groupEntry,
+  groupSettled,
   groupsOf,
   parseClusterLayout,
   type ClusterLayout,
@@ -506,7 +507,7 @@ function viewsOf(statuses: ReadonlyMap<number, NodeStatus>): Map<GroupId, GroupV
 
 /** isMoving says whether a group's membership differs from its target. */
 function isMoving(entry: GroupReplicas, view: GroupView | undefined): boolean {
-  if (!view) return entry.replicas.length !== entry.target.length || entry.learners.length > 0;
+  if (!view) return !groupSettled(entry);
   return view.learners.length > 0 || !sameSet(view.voters, entry.target);
 }
 

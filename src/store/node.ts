@@ -902,7 +902,7 @@ async function initialLayout(config: NodeConfig): Promise<ClusterLayout> {
 }
 
 /** IDENTITY_FILE records which cluster and node a data directory belongs to. */
-const IDENTITY_FILE = 'identity.json';
+export const IDENTITY_FILE = 'identity.json';
 
 /** checkIdentity refuses to start a node on another cluster's or node's data. */
 async function checkIdentity(config: NodeConfig): Promise<void> {

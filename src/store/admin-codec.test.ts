@@ -3,8 +3,8 @@
 // naming the field (uint64 above 2^53 - 1, bytes that are not protobuf).
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { MalformedError } from '../store/kv-errors.js';
-import { strata } from '../store/admin-gen/admin.js';
+import { MalformedError } from './kv-errors.js';
+import { strata } from './admin-gen/admin.js';
 import {
   decodeClusterResponse,
   decodeStatusResponse,

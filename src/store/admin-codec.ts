@@ -1,12 +1,12 @@
 /**
- * Codec of the Admin API (proto/admin.proto) for the client: plain, validated types over the
+ * Codec of the Admin API (proto/admin.proto) for clients and peers: plain, validated types over the
  * static code in src/store/admin-gen, as src/store/kv-codec.ts does for the KV API. Decoding is
  * an edge: uint64 fields must be safe integers, required text must be present, and anything
  * that is not a valid message throws MalformedError naming the field.
  */
-import { MalformedError } from '../store/kv-errors.js';
-import { strata } from '../store/admin-gen/admin.js';
-import type { strata as pb } from '../store/admin-gen/admin-types.js';
+import { MalformedError } from './kv-errors.js';
+import { strata } from './admin-gen/admin.js';
+import type { strata as pb } from './admin-gen/admin-types.js';
 
 const wire = strata.admin;
 

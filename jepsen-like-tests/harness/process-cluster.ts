@@ -21,15 +21,33 @@ export type NodeStatus = AdminTypes.admin.StatusResponse.$Shape;
 export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const STRATA_BIN = join(REPO_ROOT, 'bin', 'strata.js');
 
-/** freePort asks the kernel for a free loopback port. */
+/** PORT_RANGE: test ports come from below Linux's ephemeral range (32768-60999 by default). */
+const PORT_RANGE = { low: 12_000, high: 32_000 };
+const handedOut = new Set<number>();
+
+/**
+ * freePort returns a loopback port that is free now. It picks at random below the ephemeral
+ * range and checks it by binding: a port from the kernel's own `listen(0)` is an ephemeral port,
+ * and an outgoing connection (of this or another test) could take it before the node binds it,
+ * which once made a node fail to start with EADDRINUSE.
+ */
 export async function freePort(host = '127.0.0.1'): Promise<number> {
-  return new Promise((resolve, reject) => {
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const port = PORT_RANGE.low + Math.floor(Math.random() * (PORT_RANGE.high - PORT_RANGE.low));
+    if (handedOut.has(port)) continue;
+    if (await canBind(port, host)) {
+      handedOut.add(port);
+      return port;
+    }
+  }
+  throw new Error(`no free port in ${PORT_RANGE.low}-${PORT_RANGE.high} on ${host}`);
+}
+
+function canBind(port: number, host: string): Promise<boolean> {
+  return new Promise((resolve) => {
     const server = createServer();
-    server.once('error', reject);
-    server.listen(0, host, () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
+    server.once('error', () => resolve(false));
+    server.listen(port, host, () => server.close(() => resolve(true)));
   });
 }
 
@@ -110,7 +128,33 @@ export class ProcessCluster {
       });
     }
     for (const id of cluster.nodes.keys()) cluster.launch(id);
+    await cluster.waitAnswering([...cluster.nodes.keys()]);
     return cluster;
+  }
+
+  /**
+   * waitAnswering waits until every node in `ids` answers Admin.Status; it fails at once, with
+   * the node's log, if one of their processes exits (a port taken, a bad config).
+   */
+  async waitAnswering(ids: number[], timeoutMs = 30_000): Promise<void> {
+    const started = Date.now();
+    const pending = new Set(ids);
+    while (pending.size > 0) {
+      for (const id of [...pending]) {
+        if (!this.isRunning(id)) {
+          await this.close();
+          throw new Error(`node ${id} exited while starting\n${this.tail(30)}`);
+        }
+        if (await this.status(id, 1_000)) pending.delete(id);
+      }
+      if (pending.size === 0) return;
+      if (Date.now() - started > timeoutMs) {
+        throw new Error(
+          `nodes ${[...pending].join(', ')} did not answer within ${timeoutMs} ms\n${this.tail()}`,
+        );
+      }
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
   }
 
   /** endpoints lists every node's address. */

@@ -10,13 +10,13 @@
 import assert from 'node:assert/strict';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { GroupRing } from '../ring/index.js';
 import { StrataClient, type NodeStatus } from '../client/index.js';
+import { freePort } from '../../jepsen-like-tests/harness/process-cluster.js';
 
 const LAUNCHER = fileURLToPath(new URL('../../../bin/strata.js', import.meta.url));
 const NODE_COUNT = 3;
@@ -24,19 +24,10 @@ const GROUPS = 64;
 const KEY_COUNT = 1_000;
 const READY_MS = 60_000;
 
-/** freePorts binds `count` servers to port 0 at once and returns the ports they got. */
+/** freePorts returns `count` distinct free loopback ports (below the ephemeral range). */
 async function freePorts(count: number): Promise<number[]> {
-  const servers = Array.from({ length: count }, () => createServer());
-  const ports = await Promise.all(
-    servers.map(
-      (server) =>
-        new Promise<number>((resolve, reject) => {
-          server.once('error', reject);
-          server.listen(0, '127.0.0.1', () => resolve((server.address() as { port: number }).port));
-        }),
-    ),
-  );
-  await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
+  const ports: number[] = [];
+  for (let i = 0; i < count; i++) ports.push(await freePort());
   return ports;
 }
 

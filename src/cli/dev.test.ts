@@ -27,7 +27,8 @@ function portFree(port: number): Promise<boolean> {
 /** threeFreePorts finds a base port whose next two are free too (bounded tries). */
 async function threeFreePorts(): Promise<number> {
   for (let attempt = 0; attempt < 50; attempt++) {
-    const base = 20_000 + Math.floor(Math.random() * 40_000);
+    // Below the ephemeral range (32768-60999), so no outgoing connection takes one meanwhile.
+    const base = 12_000 + Math.floor(Math.random() * 20_000);
     const free = await Promise.all([0, 1, 2].map((i) => portFree(base + i)));
     if (free.every(Boolean)) return base;
   }

@@ -64,8 +64,6 @@ export interface RunInfo {
   fsyncFloor?: Record<string, unknown>;
   /** systems describes each system under test, with its idle CPU (cores, no load). */
   systems: Record<string, Record<string, unknown>>;
-  /** notRun lists the workloads selected but run by no system, with the reason. */
-  notRun: string[];
 }
 
 /** RunContext is what the runner measured around a run besides the load itself. */
@@ -203,7 +201,6 @@ export function runInfo(settings: Record<string, unknown>, repoRoot: string): Ru
     memoryGiB: Math.round((totalmem() / 2 ** 30) * 10) / 10,
     settings,
     systems: {},
-    notRun: [],
   };
 }
 

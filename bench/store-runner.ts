@@ -3,9 +3,10 @@
  * sub-folder of one temporary folder), measures their idle CPU, then runs each workload
  * `repeat` times per system, alternating the systems and swapping their order every repeat so
  * that drift on the machine falls on both alike. Each run: pre-load small values when the
- * workload reads keys, a warm-up, wait for the followers, read the servers, the measured closed
- * loop, wait for the followers again (their backlog is charged to the run), read the servers,
- * then unmeasured upkeep. Every loop is bounded by count and time; stop() aborts them.
+ * workload reads keys (or, for checkpoints, acquire the stream task once), a warm-up, wait for
+ * the followers, read the servers, the measured closed loop, wait for the followers again (their
+ * backlog is charged to the run), read the servers, then unmeasured upkeep. Every loop is
+ * bounded by count and time; stop() aborts them.
  */
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
@@ -53,8 +54,6 @@ const SEED_BASE = 0x9e3779b9;
 export class BenchRunner {
   readonly systems: BenchSystem[];
   readonly controller = new AbortController();
-  /** notRun lists selected workloads no system could run, with the reason. */
-  readonly notRun: string[] = [];
   /** merged holds, by "system/workload", the histogram of all its measured runs. */
   private readonly merged = new Map<string, LatencyHistogram>();
   /** smallEverywhere: every key of that system holds a VALUE_BYTES_SMALL value. */
@@ -100,26 +99,16 @@ export class BenchRunner {
     return described;
   }
 
-  /** selected lists the workloads to run; those no system can run go to notRun. */
+  /** selected lists the workloads to run (each runs on the systems that can run it). */
   private selected(): Workload[] {
     const only = this.settings.only;
-    const chosen = WORKLOADS.filter((w) => only === null || only.includes(w.name));
-    return chosen.filter((workload) => {
-      if (this.systems.some((system) => canRun(system, workload))) return true;
-      const reason =
-        workload.needs === 'checkpoint'
-          ? 'needs stream-task checkpoints (hook: BenchSystem.checkpoint, store-strata.ts)'
-          : `needs ${workload.needs}`;
-      this.notRun.push(`${workload.name}: ${reason}`);
-      return false;
-    });
+    return WORKLOADS.filter((w) => only === null || only.includes(w.name));
   }
 
   /** runAll runs every selected workload `repeat` times on every system that can run it. */
   async runAll(): Promise<WorkloadRow[]> {
     const rows: WorkloadRow[] = [];
     const workloads = this.selected();
-    for (const note of this.notRun) this.log(`not run: ${note}`);
     const { repeat } = this.settings;
     for (let round = 1; round <= repeat; round++) {
       const order = round % 2 === 1 ? this.systems : [...this.systems].reverse();
@@ -169,6 +158,7 @@ export class BenchRunner {
     const { durationS, warmupS, opsMax } = this.settings;
     const signal = this.controller.signal;
     if (readsKeys(w)) await this.preload(system);
+    if (w.kind === 'checkpoint') await system.acquireTask?.(signal);
     if (w.kind === 'put' && w.valueBytes !== VALUE_BYTES_SMALL) {
       this.smallEverywhere.set(system.name, false);
     }

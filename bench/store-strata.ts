@@ -3,9 +3,11 @@
  * loopback (ProcessCluster: fsync on, data in a temporary folder), driven through StrataClient
  * (pipelined Batch streams, coalesced per tick). It remembers the index of every key's last put,
  * so that an `at-index` get asks for "at least the state I wrote" (a read-your-writes session).
+ * Checkpoints go through a stream task of its own (TaskCheckpointer, store-checkpoint.ts).
  */
 import { ProcessCluster } from '../jepsen-like-tests/harness/process-cluster.js';
 import { StrataClient, type Consistency } from '../src/client/index.js';
+import { TaskCheckpointer } from './store-checkpoint.js';
 import { nodePids, readStrata, waitApplied } from './store-probe.js';
 import type { BenchSystem, Capability, ReadMode, ServerReading } from './store-system.js';
 
@@ -25,12 +27,15 @@ export interface StrataOptions {
 /** StrataSystem runs Strata for the benchmark. */
 export class StrataSystem implements BenchSystem {
   readonly name = 'strata';
-  // 'checkpoint' joins when the stream-task work lands: implement checkpoint() below with
-  // TaskClient (acquire once, then commit `dirtyKeys` puts per checkpoint) and add it here.
-  readonly capabilities: ReadonlySet<Capability> = new Set<Capability>(['get-at-index']);
+  readonly capabilities: ReadonlySet<Capability> = new Set<Capability>([
+    'get-at-index',
+    'checkpoint',
+  ]);
   private clusterStart: Promise<ProcessCluster> | null = null;
   private cluster: ProcessCluster | null = null;
   private client: StrataClient | null = null;
+  private checkpointerStart: Promise<TaskCheckpointer> | null = null;
+  private checkpointer: TaskCheckpointer | null = null;
   private closed: Promise<void> | null = null;
   /** lastIndex[key] is the index of the entry that last wrote key number `key` (0: none). */
   private readonly lastIndex: Float64Array;
@@ -80,6 +85,23 @@ export class StrataSystem implements BenchSystem {
     return kv === null ? null : kv.value;
   }
 
+  /** acquireTask starts the benchmark's stream task once: connect, acquire, restore. */
+  async acquireTask(signal: AbortSignal): Promise<void> {
+    const endpoints = this.started().cluster.endpoints();
+    const deadlineMs = this.options.clientDeadlineMs;
+    this.checkpointerStart ??= TaskCheckpointer.start({ endpoints, deadlineMs, signal });
+    this.checkpointer = await this.checkpointerStart;
+  }
+
+  /** checkpoint commits `value` under key numbers `keys` as one checkpoint of the task. */
+  async checkpoint(keys: readonly number[], value: Uint8Array): Promise<void> {
+    if (!this.checkpointer) throw new Error('strata: checkpoint() before acquireTask()');
+    await this.checkpointer.checkpoint(
+      keys.map((key) => this.options.keys[key]),
+      value,
+    );
+  }
+
   /** read reads the nodes' CPU time and counters. */
   read(): Promise<ServerReading> {
     return readStrata(this.started().cluster);
@@ -104,9 +126,11 @@ export class StrataSystem implements BenchSystem {
     };
   }
 
-  /** close closes the client and kills the nodes by process id. */
+  /** close closes the task and the client, and kills the nodes by process id. */
   close(): Promise<void> {
     this.closed ??= (async () => {
+      // An acquire still running is not waited for: the nodes' end makes it fail.
+      await this.checkpointer?.close();
       this.client?.close();
       const cluster = await this.clusterStart?.catch(() => null);
       await cluster?.close();

@@ -13,8 +13,8 @@ export type SystemName = 'strata' | 'etcd';
 export type ReadMode = 'linearizable' | 'serializable' | 'at-index';
 
 /**
- * Capability is an optional feature a workload may need. `checkpoint` is the hook for the
- * stream-task checkpoints (commit N dirty keys as one entry): no system implements it yet.
+ * Capability is an optional feature a workload may need. `checkpoint` is a stream-task
+ * checkpoint (N dirty keys and the input offsets committed atomically): Strata only.
  */
 export type Capability = 'get-at-index' | 'checkpoint';
 
@@ -47,10 +47,15 @@ export interface BenchSystem {
   /** get reads key number `key`; null when absent. `at-index` needs the capability. */
   get(key: number, mode: ReadMode): Promise<Uint8Array | null>;
   /**
-   * checkpoint commits `dirtyKeys` keys of one stream task as one checkpoint. The hook for the
-   * stream-task work: present only with the `checkpoint` capability.
+   * acquireTask makes the system own the stream task that checkpoint() commits to (not
+   * measured; idempotent). Present only with the `checkpoint` capability.
    */
-  checkpoint?(dirtyKeys: number, sequence: number): Promise<void>;
+  acquireTask?(signal: AbortSignal): Promise<void>;
+  /**
+   * checkpoint commits one checkpoint of that task: `value` under each key number of `keys`
+   * (distinct), and its input offsets, atomically. Only with the `checkpoint` capability.
+   */
+  checkpoint?(keys: readonly number[], value: Uint8Array): Promise<void>;
   /** read reads the members' CPU time and counters. */
   read(): Promise<ServerReading>;
   /** waitApplied waits until every member applied everything committed; returns the ms. */

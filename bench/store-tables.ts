@@ -148,7 +148,6 @@ export function markdownReport(
     lines.push(comparisonTable(summaries, systems[0], systems[1]), '');
   }
   lines.push('## Medians', '', markdownTable(summaries), '', errorNotes(summaries), '');
-  if (info.notRun.length > 0) lines.push('Not run:', ...info.notRun.map((n) => `- ${n}`), '');
   if (charts.length > 0) {
     lines.push('## Latency by percentile', '');
     for (const chart of charts) lines.push(`![${chart.workload}](${chart.file})`, '');

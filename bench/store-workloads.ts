@@ -1,8 +1,8 @@
 /**
  * The store benchmark's workloads, the same for every system: closed loops of puts, gets or a
  * 50/50 mix over 10,000 keys picked by a seeded random source (the same sequence for each
- * system and every repeat), plus the pending checkpoint workloads of the stream-task work (they
- * run only on a system with the `checkpoint` capability, which none has yet).
+ * system and every repeat), plus stream-task checkpoints of N distinct keys drawn the same way
+ * (they run only on a system with the `checkpoint` capability: Strata).
  */
 import type { Operation } from './store-load.js';
 import type { BenchSystem, Capability, ReadMode } from './store-system.js';
@@ -104,15 +104,39 @@ export function valueOf(bytes: number): Uint8Array {
   return value;
 }
 
-/** BenchDataError says a get did not return the pre-loaded value. */
+/**
+ * BenchDataError says the store did not hold what the benchmark wrote: a get did not return the
+ * pre-loaded value, or a checkpoint did not commit what it was given.
+ */
 export class BenchDataError extends Error {
   constructor(
-    readonly code: 'NOT_FOUND' | 'WRONG_VALUE',
+    readonly code: 'NOT_FOUND' | 'WRONG_VALUE' | 'WRONG_CHECKPOINT',
     message: string,
   ) {
     super(message);
     this.name = 'BenchDataError';
   }
+}
+
+/**
+ * distinctKeys returns a function that draws `count` distinct key numbers per call, by a
+ * partial Fisher-Yates shuffle of one permutation of the keys (kept from call to call), so a
+ * checkpoint has exactly `count` dirty keys, picked by `random`.
+ */
+export function distinctKeys(random: () => number, count: number): () => number[] {
+  if (!Number.isSafeInteger(count) || count < 1 || count > KEY_COUNT) {
+    throw new RangeError(`dirty keys ${count} is not in [1, ${KEY_COUNT}]`);
+  }
+  const permutation = Array.from({ length: KEY_COUNT }, (_, i) => i);
+  return () => {
+    for (let i = 0; i < count; i++) {
+      const j = i + (random() % (KEY_COUNT - i));
+      const key = permutation[j];
+      permutation[j] = permutation[i];
+      permutation[i] = key;
+    }
+    return permutation.slice(0, count);
+  };
 }
 
 async function checkedGet(system: BenchSystem, key: number, read: ReadMode): Promise<void> {
@@ -141,9 +165,9 @@ export function operationOf(system: BenchSystem, workload: Workload, seed: numbe
       };
     case 'checkpoint': {
       const { checkpoint } = system;
-      const dirtyKeys = workload.dirtyKeys ?? 0;
       if (!checkpoint) throw new Error(`${system.name} cannot run ${workload.name}`);
-      return (sequence) => checkpoint.call(system, dirtyKeys, sequence);
+      const draw = distinctKeys(random, workload.dirtyKeys ?? 0);
+      return () => checkpoint.call(system, draw(), value);
     }
     default: {
       const never: never = workload.kind;

@@ -5,10 +5,11 @@
  * installed by bench/ensure-etcd.sh when missing), data in one temporary folder, and is driven
  * through its own client (StrataClient; the `etcd3` package) by the same closed-loop workloads
  * (store-workloads.ts): puts of 100 B at 1/64/256 in flight, of 1 KiB and 64 KiB at 64,
- * linearizable / serializable / (Strata) at-index gets at 64, a 50/50 mix at 64, and the pending
- * checkpoint workloads. Every workload runs `--repeat` times per system, the systems alternating
- * (and swapping order every repeat); the report holds medians, Strata/etcd ratios and a latency
- * chart per workload (store-report.ts, store-tables.ts, store-chart.ts) in bench/results/.
+ * linearizable / serializable / (Strata) at-index gets at 64, a 50/50 mix at 64, and (Strata)
+ * stream-task checkpoints of 100, 1,000 and 10,000 dirty keys at 1. Every workload runs
+ * `--repeat` times per system, the systems alternating (and swapping order every repeat); the
+ * report holds medians, Strata/etcd ratios and a latency chart per workload (store-report.ts,
+ * store-tables.ts, store-chart.ts) in bench/results/.
  * Everything it starts it stops by process id at the end, and on SIGINT/SIGTERM.
  *
  * Run: npm run bench [-- --vs etcd --repeat 3 --duration 5 --warmup 1 --groups 64
@@ -158,7 +159,6 @@ async function main(): Promise<void> {
     await runner.start();
     info.systems = await runner.describeIdle();
     rows = await runner.runAll();
-    info.notRun = runner.notRun;
   } catch (error) {
     if (interrupted) return; // stopped by a signal: stop() exits
     throw error;

@@ -1,5 +1,7 @@
 /**
- * Codec of the Raft core: its plain types (types.ts) to and from protobuf (proto/raft.proto),
+ * Codec of the Raft core: its plain types (types.ts) to and from protobuf (proto/raft.proto).
+ * Message and MessageBatch, the peer hot path, go through the hand-rolled codec of
+ * wire-codec.ts (no Long per uint64, no intermediate wire object); every other type goes
  * through the static code pbjs generates into ./gen (`npm run gen:proto`). Static code was
  * measured against runtime reflection in bench/codec.ts and kept: never slower, no load time,
  * no run-time code generation.
@@ -15,8 +17,8 @@
  * (negative, fractional, unsafe, unknown enum) is a caller bug and fails an assertion.
  * The encoded bytes may be a Node Buffer (a Uint8Array) viewing a shared pool.
  */
-import { AssertionFailure, RaftError } from './errors.js';
-import { asWire, uint64ToSafeNumber, type WireLong } from './wire-numbers.js';
+import { AssertionFailure } from './errors.js';
+import { asWire } from './wire-numbers.js';
 import { strata } from './gen/raft.js';
 import type { strata as pb } from './gen/raft-types.js';
 import {
@@ -34,51 +36,71 @@ import {
   type Snapshot,
   type SnapshotMetadata,
 } from './types.js';
+import {
+  decodeMessageBatchDirect,
+  decodeMessageDirect,
+  encodeMessageBatchDirect,
+  encodeMessageDirect,
+} from './wire-codec.js';
+import {
+  MessageDecodeError,
+  confStateFromLists,
+  firstShared,
+  nested,
+  toEnum,
+  toSafeNumber,
+} from './wire-codec-validate.js';
+
+export { MessageDecodeError };
 
 const wire = strata.raft;
-
-/**
- * MessageDecodeError says bytes could not be decoded into a valid value: they are not protobuf
- * of the expected type, or a field holds a value the core does not accept. `field` is the path
- * of the offending field (for example `messages[2].entries[0].term`), empty when the bytes are
- * malformed as a whole. Peers can send anything, so callers drop the input and go on.
- */
-export class MessageDecodeError extends RaftError {
-  /** typeName is the protobuf message that was being decoded, for example 'MessageBatch'. */
-  readonly typeName: string;
-  /** field is the path of the offending field within typeName, '' for malformed bytes. */
-  readonly field: string;
-  /** reason says what is wrong with the field (or the bytes). */
-  readonly reason: string;
-
-  constructor(typeName: string, field: string, reason: string, options?: { cause?: unknown }) {
-    super('MALFORMED', `cannot decode ${typeName}: ${field ? `${field}: ` : ''}${reason}`, options);
-    this.typeName = typeName;
-    this.field = field;
-    this.reason = reason;
-  }
-}
 
 /** encodeMessage encodes one message (local event types included; the core never sends them). */
 export function encodeMessage(message: Message): Uint8Array {
   checkMessage(message, 'message');
-  return wire.Message.encode(asWire(message)).finish();
+  return encodeMessageDirect(message);
 }
 
 /** decodeMessage decodes and validates one message; throws MessageDecodeError. */
 export function decodeMessage(bytes: Uint8Array): Message {
-  const decoded = decodeWire('Message', bytes, decodeWireMessage);
-  return messageFromWire(decoded, 'Message');
+  return decodeMessageDirect(bytes);
 }
 
 /** encodeMessageBatch encodes messages (of any groups) as one MessageBatch, in order. */
 export function encodeMessageBatch(messages: readonly Message[]): Uint8Array {
   for (let i = 0; i < messages.length; i++) checkMessage(messages[i], 'messages[]');
-  return wire.MessageBatch.encode(asWire({ messages })).finish();
+  return encodeMessageBatchDirect(messages);
 }
 
 /** decodeMessageBatch decodes and validates a MessageBatch; throws MessageDecodeError. */
 export function decodeMessageBatch(bytes: Uint8Array): Message[] {
+  return decodeMessageBatchDirect(bytes);
+}
+
+// The four functions below are the generated-code path that the four above used before
+// wire-codec.ts: kept, with the same contracts, as the reference that wire-codec.test.ts checks
+// the hand-rolled codec against and bench/codec.ts measures it against. Not for production.
+
+/** encodeMessageGenerated is encodeMessage through the generated code (reference only). */
+export function encodeMessageGenerated(message: Message): Uint8Array {
+  checkMessage(message, 'message');
+  return wire.Message.encode(asWire(message)).finish();
+}
+
+/** decodeMessageGenerated is decodeMessage through the generated code (reference only). */
+export function decodeMessageGenerated(bytes: Uint8Array): Message {
+  const decoded = decodeWire('Message', bytes, decodeWireMessage);
+  return messageFromWire(decoded, 'Message');
+}
+
+/** encodeMessageBatchGenerated is encodeMessageBatch through the generated code (reference). */
+export function encodeMessageBatchGenerated(messages: readonly Message[]): Uint8Array {
+  for (let i = 0; i < messages.length; i++) checkMessage(messages[i], 'messages[]');
+  return wire.MessageBatch.encode(asWire({ messages })).finish();
+}
+
+/** decodeMessageBatchGenerated is decodeMessageBatch through the generated code (reference). */
+export function decodeMessageBatchGenerated(bytes: Uint8Array): Message[] {
   const decoded = decodeWire('MessageBatch', bytes, decodeWireBatch);
   const messages: Message[] = [];
   for (let i = 0; i < decoded.messages.length; i++) {
@@ -275,38 +297,6 @@ function decodeWire<T>(typeName: string, bytes: Uint8Array, decode: (bytes: Uint
   }
 }
 
-/** nested re-addresses a MessageDecodeError raised inside field `path` of typeName. */
-function nested(error: unknown, typeName: string, path: string): unknown {
-  if (!(error instanceof MessageDecodeError)) return error;
-  const field = error.field === '' ? path : `${path}.${error.field}`;
-  return new MessageDecodeError(typeName, field, error.reason, { cause: error.cause });
-}
-
-/** toSafeNumber converts a decoded uint64 to a number, rejecting values above 2^53 - 1. */
-function toSafeNumber(
-  value: number | WireLong | null | undefined,
-  typeName: string,
-  field: string,
-): number {
-  const result = uint64ToSafeNumber(value);
-  if (typeof result === 'string') throw new MessageDecodeError(typeName, field, result);
-  return result;
-}
-
-/** toEnum checks a decoded enum number against a TypeScript numeric enum's values. */
-function toEnum<E extends number>(
-  value: number | null | undefined,
-  names: Record<number, string | undefined>,
-  typeName: string,
-  field: string,
-): E {
-  const number = value ?? 0;
-  if (typeof names[number] !== 'string') {
-    throw new MessageDecodeError(typeName, field, `unknown enum value ${number}`);
-  }
-  return number as E;
-}
-
 /** bytesFromWire returns decoded bytes, or the shared EMPTY_BYTES when there are none. */
 function bytesFromWire(value: Uint8Array | null | undefined): Uint8Array {
   return value == null || value.length === 0 ? EMPTY_BYTES : value;
@@ -389,48 +379,10 @@ function metadataFromWire(
 
 /** confStateFromWire validates a decoded ConfState: ids non-zero, sorted, lists disjoint. */
 function confStateFromWire(decoded: pb.raft.ConfState.$Properties, typeName: string): ConfState {
-  const voters = nodeIdsFromWire(decoded.voters ?? [], typeName, 'voters');
-  const learners = nodeIdsFromWire(decoded.learners ?? [], typeName, 'learners');
-  const shared = firstShared(voters, learners);
-  if (shared !== undefined) {
-    throw new MessageDecodeError(typeName, 'learners', `node ${shared} is also a voter`);
-  }
-  return { voters, learners };
+  return confStateFromLists(decoded.voters ?? [], decoded.learners ?? [], typeName);
 }
 
-/** nodeIdsFromWire validates a decoded list of member ids: non-zero, strictly ascending. */
-function nodeIdsFromWire(
-  values: readonly (number | WireLong)[],
-  typeName: string,
-  field: string,
-): NodeId[] {
-  const ids: NodeId[] = [];
-  for (let i = 0; i < values.length; i++) {
-    const id = toSafeNumber(values[i], typeName, `${field}[${i}]`);
-    if (id === 0) {
-      throw new MessageDecodeError(typeName, `${field}[${i}]`, 'node id 0 means no node');
-    }
-    if (i > 0 && id <= ids[i - 1]) {
-      throw new MessageDecodeError(typeName, `${field}[${i}]`, `${id} is not above ${ids[i - 1]}`);
-    }
-    ids.push(id as NodeId);
-  }
-  return ids;
-}
-
-/** firstShared returns the first id in both strictly ascending lists, or undefined. */
-function firstShared(left: readonly number[], right: readonly number[]): number | undefined {
-  let i = 0;
-  let j = 0;
-  while (i < left.length && j < right.length) {
-    if (left[i] === right[j]) return left[i];
-    if (left[i] < right[j]) i++;
-    else j++;
-  }
-  return undefined;
-}
-
-// ---- Encoding: cheap checks of the caller's values, then the generated encoders ----
+// ---- Encoding: cheap checks of the caller's values, before any encoder runs ----
 
 /**
  * checkUint64 asserts a number can be encoded as uint64 and decoded back exactly. The field

@@ -8,6 +8,7 @@ import {
   RawNode,
   Role,
   type ConfChange,
+  type Entry,
   type GroupId,
   type Index,
   type NodeId,
@@ -163,19 +164,20 @@ export class GroupReplica {
     });
   }
 
-  /** onApplied resolves the proposals and waiters covered by newly applied results. */
-  onApplied(
-    results: readonly ApplyResult[],
-    terms: ReadonlyMap<Index, Term>,
-    applied: Index,
-  ): void {
+  /**
+   * onApplied resolves the proposals and waiters covered by newly applied results; `committed`
+   * are the entries of the cycle (their terms tell a proposal that was replaced).
+   */
+  onApplied(results: readonly ApplyResult[], committed: readonly Entry[], applied: Index): void {
     const proposals = this.proposals;
-    if (proposals !== null) {
+    if (proposals !== null && committed.length > 0) {
+      // committed holds consecutive indexes, so an entry's term is found by offset.
+      const first = committed[0]!.index;
       for (const result of results) {
         const pending = proposals.get(result.index);
         if (!pending) continue;
         proposals.delete(result.index);
-        if (terms.get(result.index) === pending.term) pending.resolve(result);
+        if (committed[result.index - first]?.term === pending.term) pending.resolve(result);
         else
           pending.reject(
             new StoreError(

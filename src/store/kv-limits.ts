@@ -15,6 +15,7 @@ import {
   successorOfPrefix,
   taskAreas,
   taskIdProblem,
+  taskKeyWriteProblem,
   taskWriteProblem,
   type KeyRange,
 } from './kv-tasks.js';
@@ -306,24 +307,29 @@ export function checkCheckpointOps(taskId: string, ops: readonly RequestOp[], pa
   for (let i = 0; i < ops.length; i++) {
     const op = ops[i];
     const opPath = `${path}[${i}]`;
-    let range: KeyRange;
+    let problem: string | null;
     switch (op.type) {
       case 'put':
         checkPutRequest(op.put, `${opPath}.put`);
         if (op.put.prevKv) throw new KvError('INVALID_ARGUMENT', `${opPath}.put: no prevKv`);
-        range = { start: op.put.key, end: singleKeyEnd(op.put.key) };
+        // One key: the allocation-free check (this runs per op, on every replica).
+        problem = taskKeyWriteProblem(taskId, op.put.key, areas);
         break;
-      case 'delete':
-        checkDeleteRequest(op.delete, `${opPath}.delete`);
-        if (op.delete.prevKv) throw new KvError('INVALID_ARGUMENT', `${opPath}.delete: no prevKv`);
-        range = selectionRange(op.delete);
+      case 'delete': {
+        const selection = op.delete;
+        checkDeleteRequest(selection, `${opPath}.delete`);
+        if (selection.prevKv) throw new KvError('INVALID_ARGUMENT', `${opPath}.delete: no prevKv`);
+        const single = !selection.prefix && selection.rangeEnd.length === 0;
+        problem = single
+          ? taskKeyWriteProblem(taskId, selection.key, areas)
+          : taskWriteProblem(taskId, selectionRange(selection), areas);
         break;
+      }
       case 'range':
         throw new KvError('INVALID_ARGUMENT', `${opPath}: a checkpoint only puts and deletes`);
       default:
         return op satisfies never;
     }
-    const problem = taskWriteProblem(taskId, range, areas);
     if (problem !== null) throw new KvError('INVALID_ARGUMENT', `${opPath}: ${problem}`);
   }
 }

@@ -138,6 +138,37 @@ export function taskWriteProblem(
   return null;
 }
 
+/**
+ * taskKeyWriteProblem is taskWriteProblem for one key, with the same answer and messages:
+ * the range [key, key + \0) lies under a prefix exactly when the key starts with it, and
+ * overlaps the meta key's range exactly when it is the meta key. It allocates nothing and
+ * compares in JavaScript: it runs once per op of every checkpoint, on the client, on the
+ * leader's edge and on every replica's apply.
+ */
+export function taskKeyWriteProblem(
+  taskId: string,
+  key: Uint8Array,
+  areas: TaskAreas = taskAreas(taskId),
+): string | null {
+  if (!startsWith(key, areas.all.start)) {
+    return `it is outside the task's keys ${taskPrefixText(taskId)}...`;
+  }
+  if (startsWith(key, areas.meta.start) && key.length === areas.meta.start.length) {
+    return 'it writes the task record (meta), which only task operations write';
+  }
+  if (startsWith(key, areas.stage.start)) {
+    return 'it writes the stage area, which only staging writes';
+  }
+  return null;
+}
+
+/** startsWith says whether `bytes` begins with `prefix`. */
+function startsWith(bytes: Uint8Array, prefix: Uint8Array): boolean {
+  if (bytes.length < prefix.length) return false;
+  for (let i = 0; i < prefix.length; i++) if (bytes[i] !== prefix[i]) return false;
+  return true;
+}
+
 /** TaskAreas are a task's key ranges: all its keys, its record, its stage area. */
 export interface TaskAreas {
   all: KeyRange;

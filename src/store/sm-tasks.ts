@@ -166,9 +166,15 @@ function compareOffsets(a: TaskOffset, b: TaskOffset): number {
   return a.partition - b.partition;
 }
 
-/** loadMeta reads the task's record (null if absent); a damaged one is MALFORMED. */
+/**
+ * loadMeta reads the task's record (null if absent); a damaged one is MALFORMED. It reads it
+ * through prefetch, which keeps the record: the put of the new record (writeMeta) reads the old
+ * one again, and would otherwise go to LevelDB a second time.
+ */
 async function loadMeta(context: TaskContext, taskId: string): Promise<TaskMeta | null> {
-  const stored = await context.view.get(taskMetaKey(taskId));
+  const key = taskMetaKey(taskId);
+  await context.view.prefetch([key]);
+  const stored = await context.view.get(key);
   if (stored === null) return null;
   try {
     return decodeTaskMeta(stored.value);

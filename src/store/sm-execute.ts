@@ -37,7 +37,7 @@ import {
   executeStageCheckpoint,
   type TaskContext,
 } from './sm-tasks.js';
-import { GroupView, compareBytes, type Overlay } from './sm-view.js';
+import { GroupView, compareBytes, mapKey, type Overlay } from './sm-view.js';
 
 /** KV_OVERHEAD_BYTES is what a write's answer budget charges per KeyValue beyond its bytes. */
 const KV_OVERHEAD_BYTES = 32;
@@ -247,7 +247,7 @@ function taskContext(context: CommandContext): TaskContext {
 }
 
 /** charge takes `bytes` from the answer's budget, or throws RESOURCE_EXHAUSTED. */
-function charge(context: CommandContext, bytes: number, what: string): void {
+function charge(context: { budgetBytes: number }, bytes: number, what: string): void {
   const used = LIMITS.responseBytesMax - context.budgetBytes + bytes;
   if (bytes > context.budgetBytes) {
     throw new LimitError(
@@ -262,15 +262,52 @@ function charge(context: CommandContext, bytes: number, what: string): void {
 }
 
 async function executePut(context: CommandContext, request: PutRequest): Promise<PutResponse> {
-  const { view, index } = context;
-  const previous = await view.get(request.key);
-  const response: PutResponse = { header: context.header, prevKv: null };
+  const previous = await context.view.get(request.key);
+  return putOver(context.view.overlay, context.index, context.header, request, previous, context);
+}
+
+/**
+ * executePutNow runs a put command at once when its key's record is at hand, in `overlay` or in
+ * `prefetched` (an apply cycle prefetches the key of every put): the same checks, effects and
+ * answer as executeCommand, without its chain of promises and its child overlay (a put fails
+ * only before it writes). Returns undefined for any other command, or when the record is not at
+ * hand. Throws KvError as executeCommand does.
+ */
+export function executePutNow(
+  overlay: Overlay,
+  prefetched: ReadonlyMap<string, StoredValue | null>,
+  group: GroupId,
+  command: Command,
+  index: Index,
+): CommandResponse | undefined {
+  const op = command.op;
+  if (op.type !== 'put') return undefined;
+  const request = op.put;
+  let previous = overlay.lookup(request.key);
+  if (previous === undefined) previous = prefetched.get(mapKey(request.key));
+  if (previous === undefined) return undefined;
+  checkCommand(command);
+  const budget = { budgetBytes: LIMITS.responseBytesMax };
+  const header = responseHeader(group, index);
+  return { type: 'put', put: putOver(overlay, index, header, request, previous, budget) };
+}
+
+/** putOver writes a put into `overlay` over the key's `previous` record, and answers it. */
+function putOver(
+  overlay: Overlay,
+  index: Index,
+  header: ResponseHeader,
+  request: PutRequest,
+  previous: StoredValue | null,
+  budget: { budgetBytes: number },
+): PutResponse {
+  const response: PutResponse = { header, prevKv: null };
   if (previous !== null && request.prevKv) {
-    charge(context, answerBytes(request.key, previous.value), 'the answer (prevKv) size');
+    charge(budget, answerBytes(request.key, previous.value), 'the answer (prevKv) size');
     response.prevKv = keyValue(request.key, previous, false);
   }
   assert(previous === null || previous.modIndex <= index, () => `put at ${index} is older`);
-  view.overlay.set(request.key, {
+  overlay.set(request.key, {
     value: request.value,
     modIndex: index,
     createIndex: previous?.createIndex ?? index,

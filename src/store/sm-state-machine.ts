@@ -58,7 +58,13 @@ import type {
   RangeRequest,
   RangeResponse,
 } from './kv-types.js';
-import { checkReadKey, executeCommand, executeRange, responseHeader } from './sm-execute.js';
+import {
+  checkReadKey,
+  executeCommand,
+  executePutNow,
+  executeRange,
+  responseHeader,
+} from './sm-execute.js';
 import {
   TAG_APPLIED,
   TAG_DATA,
@@ -819,6 +825,13 @@ export class KvStateMachine {
     command: Command,
     index: Index,
   ): Promise<{ type: 'response'; response: CommandResponse } | { type: 'error'; error: KvError }> {
+    try {
+      const response = executePutNow(batch.overlay, batch.prefetched, batch.group, command, index);
+      if (response !== undefined) return { type: 'response', response };
+    } catch (error) {
+      if (error instanceof KvError) return { type: 'error', error };
+      throw error;
+    }
     const overlay = new Overlay(batch.overlay);
     const view = new GroupView(this.db, batch.group, overlay, batch.prefetched) as GroupView & {
       overlay: Overlay;

@@ -262,8 +262,10 @@ function charge(context: { budgetBytes: number }, bytes: number, what: string): 
 }
 
 async function executePut(context: CommandContext, request: PutRequest): Promise<PutResponse> {
-  const previous = await context.view.get(request.key);
-  return putOver(context.view.overlay, context.index, context.header, request, previous, context);
+  const name = mapKey(request.key);
+  const previous = await context.view.get(request.key, name);
+  const { overlay } = context.view;
+  return putOver(overlay, context.index, context.header, request, previous, context, name);
 }
 
 /**
@@ -283,13 +285,15 @@ export function executePutNow(
   const op = command.op;
   if (op.type !== 'put') return undefined;
   const request = op.put;
-  let previous = overlay.lookup(request.key);
-  if (previous === undefined) previous = prefetched.get(mapKey(request.key));
+  const name = mapKey(request.key);
+  let previous = overlay.lookupName(name);
+  if (previous === undefined) previous = prefetched.get(name);
   if (previous === undefined) return undefined;
   checkCommand(command);
   const budget = { budgetBytes: LIMITS.responseBytesMax };
   const header = responseHeader(group, index);
-  return { type: 'put', put: putOver(overlay, index, header, request, previous, budget) };
+  const response = putOver(overlay, index, header, request, previous, budget, name);
+  return { type: 'put', put: response };
 }
 
 /** putOver writes a put into `overlay` over the key's `previous` record, and answers it. */
@@ -300,6 +304,7 @@ function putOver(
   request: PutRequest,
   previous: StoredValue | null,
   budget: { budgetBytes: number },
+  name: string,
 ): PutResponse {
   const response: PutResponse = { header, prevKv: null };
   if (previous !== null && request.prevKv) {
@@ -307,12 +312,16 @@ function putOver(
     response.prevKv = keyValue(request.key, previous, false);
   }
   assert(previous === null || previous.modIndex <= index, () => `put at ${index} is older`);
-  overlay.set(request.key, {
-    value: request.value,
-    modIndex: index,
-    createIndex: previous?.createIndex ?? index,
-    version: (previous?.version ?? 0) + 1,
-  });
+  overlay.set(
+    request.key,
+    {
+      value: request.value,
+      modIndex: index,
+      createIndex: previous?.createIndex ?? index,
+      version: (previous?.version ?? 0) + 1,
+    },
+    name,
+  );
   return response;
 }
 

@@ -17,7 +17,8 @@ import assert from 'node:assert/strict';
 import { rm } from 'node:fs/promises';
 import { after, describe, it } from 'node:test';
 import fc from 'fast-check';
-import { AssertionFailure } from '../raft/errors.js';
+import { ClassicLevel } from 'classic-level';
+import { AssertionFailure, CorruptionError } from '../raft/errors.js';
 import { EMPTY_BYTES, EntryType, type GroupId } from '../raft/types.js';
 import { KvError, LimitError } from './kv-errors.js';
 import { LIMITS } from './kv-limits.js';
@@ -28,6 +29,7 @@ import {
   type Compare,
   type RangeRequest,
 } from './kv-types.js';
+import { dataKey } from './sm-records.js';
 import { KvStateMachine, type ApplyEntry, type ApplyResult } from './sm-state-machine.js';
 import { commandOpArb, rangeArb } from './sm-test-arbitraries.js';
 import { KvModel } from './sm-test-model.js';
@@ -299,6 +301,35 @@ function code(result: ApplyResult): string {
 function dedup(result: ApplyResult): boolean {
   return result.type !== 'noop' && result.deduplicated;
 }
+
+describe('KvStateMachine damaged records', () => {
+  it('an apply that meets a damaged record fails with a CorruptionError naming group and key', async () => {
+    const dir = await dirs.make();
+    const machine = await KvStateMachine.open(dir);
+    await machine.applyEntries(group(7), [putEntry(1, 'k', 'v')]);
+    await machine.close();
+    const db = new ClassicLevel<Uint8Array, Uint8Array>(dir, {
+      keyEncoding: 'view',
+      valueEncoding: 'view',
+    });
+    const key = dataKey(group(7), bytes('k'));
+    const stored = await db.get(key);
+    assert.ok(stored, 'the record was written');
+    const damaged = Uint8Array.from(stored);
+    damaged[damaged.length - 1] ^= 0xff;
+    await db.put(key, damaged);
+    await db.close();
+    const reopened = await KvStateMachine.open(dir);
+    await assert.rejects(
+      reopened.applyEntries(group(7), [putEntry(2, 'k', 'w')]),
+      (error: unknown) =>
+        error instanceof CorruptionError &&
+        /group 7 key/.test(error.message) &&
+        error.message.includes(Buffer.from('k').toString('hex')),
+    );
+    await reopened.close().catch(() => undefined);
+  });
+});
 
 describe('KvStateMachine groups', () => {
   it('keeps groups apart: ranges never cross a group, at either end of the id space', async () => {

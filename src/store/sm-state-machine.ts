@@ -96,7 +96,7 @@ import {
 } from './sm-records.js';
 import { SessionTable } from './sm-sessions.js';
 import { chunkIndexOf, decodeChunk, restorePayload, snapshotChunks } from './sm-snapshot.js';
-import { GroupView, Overlay, mapKey, type Db } from './sm-view.js';
+import { GroupView, Overlay, hexPreview, mapKey, type Db } from './sm-view.js';
 
 export { chunkIndexOf } from './sm-snapshot.js';
 
@@ -476,13 +476,12 @@ export class KvStateMachine {
     batches: readonly Batch[],
     work: readonly ApplyRequest[],
   ): Promise<void> {
-    const wanted: { batch: Batch; key: Uint8Array }[] = [];
-    const seen = new Set<string>();
+    const wanted: { batch: Batch; key: Uint8Array; name: string }[] = [];
     const want = (batch: Batch, key: Uint8Array): void => {
-      const name = `${batch.group}/${mapKey(key)}`;
-      if (seen.has(name)) return;
-      seen.add(name);
-      wanted.push({ batch, key });
+      const name = mapKey(key);
+      if (batch.prefetched.has(name)) return;
+      batch.prefetched.set(name, null); // a placeholder until the read below: seen once
+      wanted.push({ batch, key, name });
     };
     work.forEach((request, w) => {
       const batch = batches[w]!;
@@ -502,11 +501,20 @@ export class KvStateMachine {
     });
     if (wanted.length === 0) return;
     const values = await this.db.getMany(wanted.map(({ batch, key }) => dataKey(batch.group, key)));
-    wanted.forEach(({ batch, key }, i) => {
+    wanted.forEach(({ batch, key, name }, i) => {
       const bytes = values[i];
-      const where = `${this.where(batch.group)} key`;
-      batch.prefetched.set(mapKey(key), bytes == null ? null : decodeDataValue(key, bytes, where));
+      batch.prefetched.set(name, bytes == null ? null : this.decodeRecord(batch.group, key, bytes));
     });
+  }
+
+  /** decodeRecord decodes a prefetched record, naming it only when it is damaged. */
+  private decodeRecord(groupId: GroupId, key: Uint8Array, bytes: Uint8Array): StoredValue {
+    try {
+      return decodeDataValue(key, bytes, '');
+    } catch {
+      const where = `${this.where(groupId)} key ${hexPreview(key)}`;
+      return decodeDataValue(key, bytes, where); // throws again, with the context
+    }
   }
 
   /** get reads one key's committed state, or null. Throws KvError for a bad key or RESTORING. */

@@ -24,6 +24,7 @@ import {
   type SnapshotMetadata,
   type Term,
 } from '../raft/types.js';
+import { getU32, getU64, putU32, putU64 } from './be-bytes.js';
 import { crc32 } from './crc.js';
 
 /** TAG_HARD_STATE keys a group's HardState record. */
@@ -49,9 +50,6 @@ export const GROUP_ID_MAX = 0xffffffff;
 const RECORD_VERSION = 1;
 const HEADER_BYTES = 5; // crc u32 + version u8
 const ENTRY_BODY_FIXED_BYTES = 9; // term u64 + type u8
-const TWO_POW_32 = 0x1_0000_0000;
-// Largest high word of a u64 that still decodes to a safe integer (2^53 - 1).
-const SAFE_HIGH_WORD_MAX = 0x1f_ffff;
 
 /** ConfRecord is a group's membership together with the applied index it holds at. */
 export interface ConfRecord {
@@ -76,19 +74,17 @@ export class RecordDecodeError extends Error {
 /** metaKey builds the key of a group's metadata record with `tag`. */
 export function metaKey(tag: number, group: GroupId): Uint8Array {
   const key = new Uint8Array(META_KEY_BYTES);
-  const view = viewOf(key);
-  view.setUint8(0, tag);
-  view.setUint32(1, group);
+  key[0] = tag;
+  putU32(key, 1, group);
   return key;
 }
 
 /** entryKey builds the key of a group's log entry at `index`. */
 export function entryKey(group: GroupId, index: Index): Uint8Array {
   const key = new Uint8Array(ENTRY_KEY_BYTES);
-  const view = viewOf(key);
-  view.setUint8(0, TAG_ENTRY);
-  view.setUint32(1, group);
-  writeU64(view, 5, index);
+  key[0] = TAG_ENTRY;
+  putU32(key, 1, group);
+  writeU64(key, 5, index);
   return key;
 }
 
@@ -101,14 +97,13 @@ export interface ParsedKey {
 
 /** parseKey reads a key of the reserved range; throws RecordDecodeError if malformed. */
 export function parseKey(key: Uint8Array): ParsedKey {
-  const view = viewOf(key);
-  const tag = key.length > 0 ? view.getUint8(0) : -1;
+  const tag = key.length > 0 ? key[0]! : -1;
   const expected = tag === TAG_ENTRY ? ENTRY_KEY_BYTES : META_KEY_BYTES;
   if (key.length !== expected || !isKnownTag(tag)) {
     throw new RecordDecodeError(`malformed key ${hex(key)} (tag ${tag}, ${key.length} bytes)`);
   }
-  const group = view.getUint32(1) as GroupId;
-  return { tag, group, index: tag === TAG_ENTRY ? readU64(view, 5) : 0 };
+  const group = getU32(key, 1) as GroupId;
+  return { tag, group, index: tag === TAG_ENTRY ? readU64(key, 5) : 0 };
 }
 
 function isKnownTag(tag: number): boolean {
@@ -217,22 +212,20 @@ function confStateBytes(conf: ConfState): number {
 /** RecordWriter fills a value buffer of a known body size, then seals it with its CRC. */
 class RecordWriter {
   private readonly value: Uint8Array;
-  private readonly view: DataView;
   private offset = HEADER_BYTES;
 
   constructor(bodyBytes: number) {
     this.value = new Uint8Array(HEADER_BYTES + bodyBytes);
-    this.view = viewOf(this.value);
-    this.view.setUint8(4, RECORD_VERSION);
+    this.value[4] = RECORD_VERSION;
   }
 
   u8(v: number): void {
-    this.view.setUint8(this.offset, v);
+    this.value[this.offset] = v;
     this.offset += 1;
   }
 
   u64(v: number): void {
-    writeU64(this.view, this.offset, v);
+    writeU64(this.value, this.offset, v);
     this.offset += 8;
   }
 
@@ -242,8 +235,8 @@ class RecordWriter {
   }
 
   confState(conf: ConfState): void {
-    this.view.setUint32(this.offset, conf.voters.length);
-    this.view.setUint32(this.offset + 4, conf.learners.length);
+    putU32(this.value, this.offset, conf.voters.length);
+    putU32(this.value, this.offset + 4, conf.learners.length);
     this.offset += 8;
     for (const id of conf.voters) this.u64(id);
     for (const id of conf.learners) this.u64(id);
@@ -251,7 +244,7 @@ class RecordWriter {
 
   seal(key: Uint8Array): Uint8Array {
     assert(this.offset === this.value.length, () => `record ${this.offset}/${this.value.length}`);
-    this.view.setUint32(0, crc32(this.value.subarray(4), crc32(key)));
+    putU32(this.value, 0, crc32(this.value.subarray(4), crc32(key)));
     return this.value;
   }
 }
@@ -260,27 +253,23 @@ class RecordWriter {
 class RecordReader {
   private offset = HEADER_BYTES;
 
-  private constructor(
-    private readonly value: Uint8Array,
-    private readonly view: DataView,
-  ) {}
+  private constructor(private readonly value: Uint8Array) {}
 
   static open(key: Uint8Array, value: Uint8Array): RecordReader {
     if (value.length < HEADER_BYTES) {
       throw new RecordDecodeError(`value of ${value.length} bytes is shorter than its header`);
     }
-    const view = viewOf(value);
-    const stored = view.getUint32(0);
+    const stored = getU32(value, 0);
     const actual = crc32(value.subarray(4), crc32(key));
     if (stored !== actual) {
       throw new RecordDecodeError(
         `checksum mismatch (stored ${hex32(stored)}, computed ${hex32(actual)})`,
       );
     }
-    const version = view.getUint8(4);
+    const version = value[4];
     if (version !== RECORD_VERSION)
       throw new RecordDecodeError(`unknown record version ${version}`);
-    return new RecordReader(value, view);
+    return new RecordReader(value);
   }
 
   private need(bytes: number): void {
@@ -291,12 +280,12 @@ class RecordReader {
 
   u8(): number {
     this.need(1);
-    return this.view.getUint8(this.offset++);
+    return this.value[this.offset++]!;
   }
 
   u64(): number {
     this.need(8);
-    const v = readU64(this.view, this.offset);
+    const v = readU64(this.value, this.offset);
     this.offset += 8;
     return v;
   }
@@ -309,8 +298,8 @@ class RecordReader {
 
   confState(): ConfState {
     this.need(8);
-    const voterCount = this.view.getUint32(this.offset);
-    const learnerCount = this.view.getUint32(this.offset + 4);
+    const voterCount = getU32(this.value, this.offset);
+    const learnerCount = getU32(this.value, this.offset + 4);
     this.offset += 8;
     this.need(8 * (voterCount + learnerCount));
     const voters: NodeId[] = [];
@@ -327,20 +316,15 @@ class RecordReader {
   }
 }
 
-function viewOf(bytes: Uint8Array): DataView {
-  return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-}
-
-function writeU64(view: DataView, offset: number, v: number): void {
+function writeU64(bytes: Uint8Array, offset: number, v: number): void {
   assert(Number.isSafeInteger(v) && v >= 0, () => `u64 field: ${v} is not a safe integer >= 0`);
-  view.setUint32(offset, Math.floor(v / TWO_POW_32));
-  view.setUint32(offset + 4, v >>> 0);
+  putU64(bytes, offset, v);
 }
 
-function readU64(view: DataView, offset: number): number {
-  const high = view.getUint32(offset);
-  if (high > SAFE_HIGH_WORD_MAX) throw new RecordDecodeError(`u64 at ${offset} exceeds 2^53`);
-  return high * TWO_POW_32 + view.getUint32(offset + 4);
+function readU64(bytes: Uint8Array, offset: number): number {
+  const value = getU64(bytes, offset);
+  if (value < 0) throw new RecordDecodeError(`u64 at ${offset} exceeds 2^53`);
+  return value;
 }
 
 function hex(bytes: Uint8Array): string {

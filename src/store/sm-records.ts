@@ -26,6 +26,7 @@
  */
 import { CorruptionError, assert } from '../raft/errors.js';
 import type { GroupId, Index } from '../raft/types.js';
+import { getU32, getU64, putU32, putU64 } from './be-bytes.js';
 import { crc32 } from './crc.js';
 
 /** TAG_APPLIED keys a group's applied index. */
@@ -86,7 +87,7 @@ export interface RestoreMarker {
 export function groupPrefix(tag: number, group: GroupId): Uint8Array {
   const key = new Uint8Array(GROUP_PREFIX_BYTES);
   key[0] = tag;
-  viewOf(key).setUint32(1, group);
+  putU32(key, 1, group);
   return key;
 }
 
@@ -106,14 +107,14 @@ export function tagRange(tag: number): { gte: Uint8Array; lt: Uint8Array } {
 /** groupOfKey reads the group of a key of this module. */
 export function groupOfKey(key: Uint8Array): GroupId {
   assert(key.length >= GROUP_PREFIX_BYTES, () => `key of ${key.length} bytes has no group`);
-  return viewOf(key).getUint32(1) as GroupId;
+  return getU32(key, 1) as GroupId;
 }
 
 /** dataKey returns the database key of `userKey` in `group`. */
 export function dataKey(group: GroupId, userKey: Uint8Array): Uint8Array {
   const key = new Uint8Array(GROUP_PREFIX_BYTES + userKey.length);
   key[0] = TAG_DATA;
-  viewOf(key).setUint32(1, group);
+  putU32(key, 1, group);
   key.set(userKey, GROUP_PREFIX_BYTES);
   return key;
 }
@@ -127,9 +128,8 @@ export function keySuffix(key: Uint8Array): Uint8Array {
 export function sessionKey(group: GroupId, clientId: number): Uint8Array {
   const key = new Uint8Array(GROUP_PREFIX_BYTES + 8);
   key[0] = TAG_SESSION;
-  const view = viewOf(key);
-  view.setUint32(1, group);
-  writeU64(view, GROUP_PREFIX_BYTES, clientId);
+  putU32(key, 1, group);
+  writeU64At(key, GROUP_PREFIX_BYTES, clientId);
   return key;
 }
 
@@ -146,10 +146,9 @@ export function encodeDataValue(userKey: Uint8Array, stored: StoredValue): Uint8
     () => `bad record: create ${stored.createIndex} mod ${stored.modIndex} v ${stored.version}`,
   );
   const out = new Uint8Array(HEADER_BYTES + DATA_FIXED_BYTES + stored.value.length);
-  const view = viewOf(out);
-  writeU64(view, HEADER_BYTES, stored.modIndex);
-  writeU64(view, HEADER_BYTES + 8, stored.createIndex);
-  writeU64(view, HEADER_BYTES + 16, stored.version);
+  writeU64At(out, HEADER_BYTES, stored.modIndex);
+  writeU64At(out, HEADER_BYTES + 8, stored.createIndex);
+  writeU64At(out, HEADER_BYTES + 16, stored.version);
   out.set(stored.value, HEADER_BYTES + DATA_FIXED_BYTES);
   return seal(userKey, out);
 }
@@ -160,11 +159,11 @@ export function decodeDataValue(
   bytes: Uint8Array,
   where: string,
 ): StoredValue {
-  const view = unseal(userKey, bytes, DATA_FIXED_BYTES, where);
+  unseal(userKey, bytes, DATA_FIXED_BYTES, where);
   const stored: StoredValue = {
-    modIndex: readU64(view, HEADER_BYTES, where),
-    createIndex: readU64(view, HEADER_BYTES + 8, where),
-    version: readU64(view, HEADER_BYTES + 16, where),
+    modIndex: readU64At(bytes, HEADER_BYTES, where),
+    createIndex: readU64At(bytes, HEADER_BYTES + 8, where),
+    version: readU64At(bytes, HEADER_BYTES + 16, where),
     value: plainView(bytes, HEADER_BYTES + DATA_FIXED_BYTES),
   };
   const { modIndex, createIndex, version } = stored;
@@ -177,9 +176,8 @@ export function decodeDataValue(
 /** encodeSessionValue encodes a client session (the CRC covers the client id key suffix). */
 export function encodeSessionValue(keySuffixBytes: Uint8Array, session: SessionRecord): Uint8Array {
   const out = new Uint8Array(HEADER_BYTES + SESSION_FIXED_BYTES + session.reply.length);
-  const view = viewOf(out);
-  writeU64(view, HEADER_BYTES, session.lastSeq);
-  writeU64(view, HEADER_BYTES + 8, session.lastIndex);
+  writeU64At(out, HEADER_BYTES, session.lastSeq);
+  writeU64At(out, HEADER_BYTES + 8, session.lastIndex);
   out.set(session.reply, HEADER_BYTES + SESSION_FIXED_BYTES);
   return seal(keySuffixBytes, out);
 }
@@ -190,10 +188,10 @@ export function decodeSessionValue(
   bytes: Uint8Array,
   where: string,
 ): SessionRecord {
-  const view = unseal(keySuffixBytes, bytes, SESSION_FIXED_BYTES, where);
+  unseal(keySuffixBytes, bytes, SESSION_FIXED_BYTES, where);
   const session: SessionRecord = {
-    lastSeq: readU64(view, HEADER_BYTES, where),
-    lastIndex: readU64(view, HEADER_BYTES + 8, where),
+    lastSeq: readU64At(bytes, HEADER_BYTES, where),
+    lastIndex: readU64At(bytes, HEADER_BYTES + 8, where),
     reply: plainView(bytes, HEADER_BYTES + SESSION_FIXED_BYTES),
   };
   if (session.lastSeq < 1 || session.lastIndex < 1) {
@@ -205,13 +203,14 @@ export function decodeSessionValue(
 /** encodeAppliedValue encodes a group's applied index. */
 export function encodeAppliedValue(appliedIndex: Index): Uint8Array {
   const out = new Uint8Array(HEADER_BYTES + 8);
-  writeU64(viewOf(out), HEADER_BYTES, appliedIndex);
+  writeU64At(out, HEADER_BYTES, appliedIndex);
   return seal(EMPTY, out);
 }
 
 /** decodeAppliedValue decodes and checks a group's applied index. */
 export function decodeAppliedValue(bytes: Uint8Array, where: string): Index {
-  return readU64(unseal(EMPTY, bytes, 8, where), HEADER_BYTES, where);
+  unseal(EMPTY, bytes, 8, where);
+  return readU64At(bytes, HEADER_BYTES, where);
 }
 
 /** encodeMetaValue encodes a group's opaque metadata. */
@@ -244,7 +243,8 @@ export function encodeRestoreMarker(marker: RestoreMarker): Uint8Array {
 
 /** decodeRestoreMarker decodes and checks a restore marker. */
 export function decodeRestoreMarker(bytes: Uint8Array, where: string): RestoreMarker {
-  const view = unseal(EMPTY, bytes, RESTORE_FIXED_BYTES, where);
+  unseal(EMPTY, bytes, RESTORE_FIXED_BYTES, where);
+  const view = viewOf(bytes);
   const fixed = HEADER_BYTES + RESTORE_FIXED_BYTES;
   const contextLength = view.getUint32(HEADER_BYTES + 21);
   const flags = view.getUint8(HEADER_BYTES + 12);
@@ -268,27 +268,20 @@ const EMPTY = new Uint8Array(0);
 /** seal writes the format byte and the CRC (over `covered`, then the rest of `out`). */
 function seal(covered: Uint8Array, out: Uint8Array): Uint8Array {
   out[4] = FORMAT;
-  viewOf(out).setUint32(0, crc32(out.subarray(4), crc32(covered)));
+  putU32(out, 0, crc32(out.subarray(4), crc32(covered)));
   return out;
 }
 
 /** unseal checks length, CRC and format of a value with `fixedBytes` after its header. */
-function unseal(
-  covered: Uint8Array,
-  bytes: Uint8Array,
-  fixedBytes: number,
-  where: string,
-): DataView {
+function unseal(covered: Uint8Array, bytes: Uint8Array, fixedBytes: number, where: string): void {
   if (bytes.length < HEADER_BYTES + fixedBytes) {
     throw new CorruptionError(`${where}: value of ${bytes.length} bytes is truncated`);
   }
-  const view = viewOf(bytes);
-  const expected = view.getUint32(0);
+  const expected = getU32(bytes, 0);
   if (crc32(bytes.subarray(4), crc32(covered)) !== expected) {
     throw new CorruptionError(`${where}: checksum mismatch`);
   }
   if (bytes[4] !== FORMAT) throw new CorruptionError(`${where}: unknown format ${bytes[4]}`);
-  return view;
 }
 
 /** plainView returns bytes[start, end) as a plain Uint8Array view (not a Buffer), no copy. */
@@ -311,6 +304,19 @@ export function writeU64(view: DataView, offset: number, value: number): void {
   assert(Number.isSafeInteger(value) && value >= 0, () => `u64 ${value} is not a safe integer`);
   view.setUint32(offset, Math.floor(value / TWO_POW_32));
   view.setUint32(offset + 4, value >>> 0);
+}
+
+/** writeU64At writes a safe non-negative integer as a big-endian u64 into `bytes`. */
+function writeU64At(bytes: Uint8Array, offset: number, value: number): void {
+  assert(Number.isSafeInteger(value) && value >= 0, () => `u64 ${value} is not a safe integer`);
+  putU64(bytes, offset, value);
+}
+
+/** readU64At reads a big-endian u64 of `bytes`, throwing CorruptionError above 2^53 - 1. */
+function readU64At(bytes: Uint8Array, offset: number, where: string): number {
+  const value = getU64(bytes, offset);
+  if (value < 0) throw new CorruptionError(`${where}: u64 above 2^53 - 1`);
+  return value;
 }
 
 /** readU64 reads a big-endian u64, throwing CorruptionError if it is above 2^53 - 1. */

@@ -17,7 +17,7 @@
  * that cannot be encoded (negative, fractional, unsafe) is a caller bug and fails an assertion.
  */
 import { AssertionFailure } from '../raft/errors.js';
-import { asWire, uint64ToSafeNumber, type WireLong } from '../raft/wire-numbers.js';
+import { NumberReader, asWire, uint64ToSafeNumber, type WireLong } from '../raft/wire-numbers.js';
 import { EMPTY_BYTES, type GroupId, type NodeId } from '../raft/types.js';
 import { MalformedError } from './kv-errors.js';
 import { strata } from './kv-gen/kv.js';
@@ -341,14 +341,14 @@ function decodeWire<T>(
   typeName: string,
   bytes: Uint8Array,
   limit: LimitName | null,
-  decode: (bytes: Uint8Array) => T,
+  decode: (reader: NumberReader) => T,
 ): T {
   if (!(bytes instanceof Uint8Array)) {
     throw new MalformedError(typeName, '', `expected a Uint8Array, got ${typeof bytes}`);
   }
   if (limit !== null) checkEncodedBytes(bytes.length, limit, `${typeName} size`);
   try {
-    return decode(new Uint8Array(bytes));
+    return decode(new NumberReader(new Uint8Array(bytes)));
   } catch (error) {
     const detail = error instanceof Error ? error.message : String(error);
     throw new MalformedError(typeName, '', `malformed protobuf (${detail})`, { cause: error });

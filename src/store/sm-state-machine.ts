@@ -439,7 +439,10 @@ export class KvStateMachine {
         const { groupId, entries, meta } = work[w]!;
         const batch = batches[w]!;
         const groupResults: ApplyResult[] = [];
-        for (const entry of entries) groupResults.push(await this.applyEntry(batch, entry));
+        for (const entry of entries) {
+          const now = this.applyEntryNow(batch, entry);
+          groupResults.push(now ?? (await this.applyEntry(batch, entry)));
+        }
         results.push(groupResults);
         ops.push(...this.batchOps(batch, entries[entries.length - 1]!.index));
         if (meta !== undefined) ops.push(metaOp(groupId, meta));
@@ -773,6 +776,64 @@ export class KvStateMachine {
 
   // ---- applying ----
 
+  /**
+   * applyEntryNow applies an entry that needs no read: a no-op, or a put whose key's record is
+   * at hand (prefetched) and whose session is in order (the next seq, or no session). That is
+   * nearly every entry under load, and it spares each one applyEntry's promises. Returns
+   * undefined, having changed nothing but expired sessions, for any other entry: retries,
+   * stale seqs and lost sessions are applyEntry's to tell apart.
+   */
+  private applyEntryNow(batch: Batch, entry: ApplyEntry): ApplyResult | undefined {
+    const index = entry.index;
+    if (entry.type === EntryType.ConfChange || entry.data.length === 0) {
+      return { index, type: 'noop' };
+    }
+    const command = batch.commands.get(index);
+    if (command === undefined || command instanceof KvError || command.op.type !== 'put') {
+      return undefined;
+    }
+    const { clientId, seq } = command;
+    const sessioned = seq !== 0 && clientId !== 0;
+    if (sessioned) {
+      this.expireSessions(batch, index);
+      const session = batch.sessions.get(clientId);
+      if (session === undefined ? seq !== 1 : seq <= session.lastSeq) return undefined;
+    }
+    let result: ExecuteOutcome;
+    try {
+      const response = executePutNow(batch.overlay, batch.prefetched, batch.group, command, index);
+      if (response === undefined) return undefined;
+      result = { type: 'response', response };
+    } catch (error) {
+      if (!(error instanceof KvError)) throw error;
+      result = { type: 'error', error };
+    }
+    if (sessioned) this.recordSession(batch, clientId, seq, index, result);
+    return { index, clientId, seq, deduplicated: false, ...result };
+  }
+
+  /** expireSessions drops the sessions `index` leaves behind (their records are deleted). */
+  private expireSessions(batch: Batch, index: Index): void {
+    for (const expired of batch.sessions.expire(index)) batch.sessionWrites.set(expired, null);
+  }
+
+  /** recordSession stores a session's new seq and reply (and deletes those it evicts). */
+  private recordSession(
+    batch: Batch,
+    clientId: number,
+    seq: number,
+    index: Index,
+    result: ExecuteOutcome,
+  ): void {
+    const reply = encodeCommandResult(commandResultOf(result));
+    for (const evicted of batch.sessions.record(clientId, seq, index)) {
+      batch.sessionWrites.set(evicted, null);
+    }
+    const suffix = keySuffix(sessionKey(batch.group, clientId));
+    const record = encodeSessionValue(suffix, { lastSeq: seq, lastIndex: index, reply });
+    batch.sessionWrites.set(clientId, record);
+  }
+
   /** applyEntry applies one entry into the batch and returns its outcome. */
   private async applyEntry(batch: Batch, entry: ApplyEntry): Promise<ApplyResult> {
     const index = entry.index;
@@ -800,7 +861,7 @@ export class KvStateMachine {
       const result = await this.execute(batch, command, index);
       return { index, clientId, seq, deduplicated: false, ...result };
     }
-    for (const expired of batch.sessions.expire(index)) batch.sessionWrites.set(expired, null);
+    this.expireSessions(batch, index);
     const session = batch.sessions.get(clientId);
     if (session !== undefined && seq === session.lastSeq) {
       const stored = await this.storedReply(batch, clientId);
@@ -817,22 +878,12 @@ export class KvStateMachine {
       return { index, type: 'error', clientId, seq, error, deduplicated: false };
     }
     const result = await this.execute(batch, command, index);
-    const reply = encodeCommandResult(commandResultOf(result));
-    for (const evicted of batch.sessions.record(clientId, seq, index)) {
-      batch.sessionWrites.set(evicted, null);
-    }
-    const suffix = keySuffix(sessionKey(batch.group, clientId));
-    const record = encodeSessionValue(suffix, { lastSeq: seq, lastIndex: index, reply });
-    batch.sessionWrites.set(clientId, record);
+    this.recordSession(batch, clientId, seq, index, result);
     return { index, clientId, seq, deduplicated: false, ...result };
   }
 
   /** execute runs a command in a child overlay, merged into the batch only if it succeeds. */
-  private async execute(
-    batch: Batch,
-    command: Command,
-    index: Index,
-  ): Promise<{ type: 'response'; response: CommandResponse } | { type: 'error'; error: KvError }> {
+  private async execute(batch: Batch, command: Command, index: Index): Promise<ExecuteOutcome> {
     try {
       const response = executePutNow(batch.overlay, batch.prefetched, batch.group, command, index);
       if (response !== undefined) return { type: 'response', response };
@@ -1000,9 +1051,7 @@ function metaOp(groupId: GroupId, meta: Uint8Array): BatchOp {
 }
 
 /** commandResultOf turns an outcome into the CommandResult a session stores. */
-function commandResultOf(
-  outcome: { type: 'response'; response: CommandResponse } | { type: 'error'; error: KvError },
-): CommandResult {
+function commandResultOf(outcome: ExecuteOutcome): CommandResult {
   if (outcome.type === 'error') return { type: 'error', error: errorStatus(outcome.error) };
   return outcome.response;
 }
@@ -1014,6 +1063,10 @@ function outcomeOf(
   if (result.type === 'error') return { type: 'error', error: kvErrorFromStatus(result.error) };
   return { type: 'response', response: result };
 }
+
+/** ExecuteOutcome is what running one command gave: its response, or its typed error. */
+type ExecuteOutcome =
+  { type: 'response'; response: CommandResponse } | { type: 'error'; error: KvError };
 
 /** ApplyRequest is one group's part of applyMany (see applyEntries for the fields). */
 export interface ApplyRequest {

@@ -51,6 +51,8 @@ export interface TaskContext {
   header: ResponseHeader;
   /** writeOp runs a put or delete in the command's overlay (as a txn op would). */
   writeOp(op: RequestOp): Promise<void>;
+  /** writeOps runs puts and deletes in order, as writeOp each (faster for many). */
+  writeOps(ops: readonly RequestOp[]): Promise<void>;
 }
 
 /** emptyTaskMeta is the record of a task never acquired. */
@@ -107,7 +109,7 @@ export async function executeCommitCheckpoint(
     await promoteChunk(context, request, chunk);
   }
   await context.view.prefetch(singleKeysOf(request.ops));
-  for (const op of request.ops) await context.writeOp(op);
+  await context.writeOps(request.ops);
   const next: TaskMeta = {
     ...meta,
     seq,
@@ -226,7 +228,7 @@ async function promoteChunk(
   // Anyone may put under the stage prefix with a plain put: check the ops again.
   checkCheckpointOps(taskId, ops, `staged chunk ${chunk}`);
   await context.view.prefetch(singleKeysOf(ops));
-  for (const op of ops) await context.writeOp(op);
+  await context.writeOps(ops);
   await context.writeOp({ type: 'delete', delete: singleDelete(key) });
 }
 

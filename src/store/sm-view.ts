@@ -177,6 +177,16 @@ export class GroupView {
     }
   }
 
+  /**
+   * peek returns the record of `key` when it is at hand (written in the overlays, or
+   * prefetched), null if it is known to be absent, and undefined when only LevelDB knows.
+   */
+  peek(key: Uint8Array, name: string = mapKey(key)): StoredValue | null | undefined {
+    const written = this.overlay?.lookupName(name);
+    if (written !== undefined) return written;
+    return this.#prefetched?.get(name);
+  }
+
   /** get returns the record of `key`, or null if absent. */
   async get(key: Uint8Array, name: string = mapKey(key)): Promise<StoredValue | null> {
     const written = this.overlay?.lookupName(name);

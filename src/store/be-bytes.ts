@@ -1,9 +1,9 @@
 /**
  * Big-endian integers read and written straight in byte arrays, for the record and key
- * formats of the log (log-codec.ts) and the state machine (sm-records.ts). A DataView per
- * record did the same work, but creating one was the top self-time item of a node's profile
- * under puts (a few records per put on every node). Callers check bounds first: an index past
- * the end reads as 0 here, where a DataView would throw.
+ * formats of the log (log-codec.ts), the state machine (sm-records.ts) and its snapshot chunks
+ * (sm-snapshot.ts). A DataView per record did the same work, but creating one was the top
+ * self-time item of a node's profile under puts (a few records per put on every node). Callers
+ * check bounds first: an index past the end reads as 0 here, where a DataView would throw.
  */
 
 /** TWO_POW_32 is the weight of a u64's high word. */

@@ -49,8 +49,6 @@ const HEADER_BYTES = 5; // crc u32 + format u8
 const DATA_FIXED_BYTES = 24;
 const SESSION_FIXED_BYTES = 16;
 const RESTORE_FIXED_BYTES = 25;
-const TWO_POW_32 = 0x1_0000_0000;
-const SAFE_HIGH_WORD_MAX = 0x1f_ffff;
 
 /** StoredValue is a user key's record. Invariant: 1 <= createIndex <= modIndex, version >= 1. */
 export interface StoredValue {
@@ -129,14 +127,14 @@ export function sessionKey(group: GroupId, clientId: number): Uint8Array {
   const key = new Uint8Array(GROUP_PREFIX_BYTES + 8);
   key[0] = TAG_SESSION;
   putU32(key, 1, group);
-  writeU64At(key, GROUP_PREFIX_BYTES, clientId);
+  writeU64(key, GROUP_PREFIX_BYTES, clientId);
   return key;
 }
 
 /** clientIdOfSuffix reads the client id from a session key's suffix (8 bytes). */
 export function clientIdOfSuffix(suffix: Uint8Array, where: string): number {
   if (suffix.length !== 8) throw new CorruptionError(`${where}: session key suffix is not 8 bytes`);
-  return readU64(viewOf(suffix), 0, where);
+  return readU64(suffix, 0, where);
 }
 
 /** encodeDataValue encodes a user key's record (the CRC covers `userKey`). */
@@ -146,9 +144,9 @@ export function encodeDataValue(userKey: Uint8Array, stored: StoredValue): Uint8
     () => `bad record: create ${stored.createIndex} mod ${stored.modIndex} v ${stored.version}`,
   );
   const out = new Uint8Array(HEADER_BYTES + DATA_FIXED_BYTES + stored.value.length);
-  writeU64At(out, HEADER_BYTES, stored.modIndex);
-  writeU64At(out, HEADER_BYTES + 8, stored.createIndex);
-  writeU64At(out, HEADER_BYTES + 16, stored.version);
+  writeU64(out, HEADER_BYTES, stored.modIndex);
+  writeU64(out, HEADER_BYTES + 8, stored.createIndex);
+  writeU64(out, HEADER_BYTES + 16, stored.version);
   out.set(stored.value, HEADER_BYTES + DATA_FIXED_BYTES);
   return seal(userKey, out);
 }
@@ -161,9 +159,9 @@ export function decodeDataValue(
 ): StoredValue {
   unseal(userKey, bytes, DATA_FIXED_BYTES, where);
   const stored: StoredValue = {
-    modIndex: readU64At(bytes, HEADER_BYTES, where),
-    createIndex: readU64At(bytes, HEADER_BYTES + 8, where),
-    version: readU64At(bytes, HEADER_BYTES + 16, where),
+    modIndex: readU64(bytes, HEADER_BYTES, where),
+    createIndex: readU64(bytes, HEADER_BYTES + 8, where),
+    version: readU64(bytes, HEADER_BYTES + 16, where),
     value: plainView(bytes, HEADER_BYTES + DATA_FIXED_BYTES),
   };
   const { modIndex, createIndex, version } = stored;
@@ -176,8 +174,8 @@ export function decodeDataValue(
 /** encodeSessionValue encodes a client session (the CRC covers the client id key suffix). */
 export function encodeSessionValue(keySuffixBytes: Uint8Array, session: SessionRecord): Uint8Array {
   const out = new Uint8Array(HEADER_BYTES + SESSION_FIXED_BYTES + session.reply.length);
-  writeU64At(out, HEADER_BYTES, session.lastSeq);
-  writeU64At(out, HEADER_BYTES + 8, session.lastIndex);
+  writeU64(out, HEADER_BYTES, session.lastSeq);
+  writeU64(out, HEADER_BYTES + 8, session.lastIndex);
   out.set(session.reply, HEADER_BYTES + SESSION_FIXED_BYTES);
   return seal(keySuffixBytes, out);
 }
@@ -190,8 +188,8 @@ export function decodeSessionValue(
 ): SessionRecord {
   unseal(keySuffixBytes, bytes, SESSION_FIXED_BYTES, where);
   const session: SessionRecord = {
-    lastSeq: readU64At(bytes, HEADER_BYTES, where),
-    lastIndex: readU64At(bytes, HEADER_BYTES + 8, where),
+    lastSeq: readU64(bytes, HEADER_BYTES, where),
+    lastIndex: readU64(bytes, HEADER_BYTES + 8, where),
     reply: plainView(bytes, HEADER_BYTES + SESSION_FIXED_BYTES),
   };
   if (session.lastSeq < 1 || session.lastIndex < 1) {
@@ -203,14 +201,14 @@ export function decodeSessionValue(
 /** encodeAppliedValue encodes a group's applied index. */
 export function encodeAppliedValue(appliedIndex: Index): Uint8Array {
   const out = new Uint8Array(HEADER_BYTES + 8);
-  writeU64At(out, HEADER_BYTES, appliedIndex);
+  writeU64(out, HEADER_BYTES, appliedIndex);
   return seal(EMPTY, out);
 }
 
 /** decodeAppliedValue decodes and checks a group's applied index. */
 export function decodeAppliedValue(bytes: Uint8Array, where: string): Index {
   unseal(EMPTY, bytes, 8, where);
-  return readU64At(bytes, HEADER_BYTES, where);
+  return readU64(bytes, HEADER_BYTES, where);
 }
 
 /** encodeMetaValue encodes a group's opaque metadata. */
@@ -230,12 +228,11 @@ export function decodeMetaValue(bytes: Uint8Array, where: string): Uint8Array {
 export function encodeRestoreMarker(marker: RestoreMarker): Uint8Array {
   const fixed = HEADER_BYTES + RESTORE_FIXED_BYTES;
   const out = new Uint8Array(fixed + marker.context.length + marker.carry.length);
-  const view = viewOf(out);
-  writeU64(view, HEADER_BYTES, marker.snapshotIndex);
-  view.setUint32(HEADER_BYTES + 8, marker.nextChunk);
-  view.setUint8(HEADER_BYTES + 12, marker.ended ? 1 : 0);
-  writeU64(view, HEADER_BYTES + 13, marker.records);
-  view.setUint32(HEADER_BYTES + 21, marker.context.length);
+  writeU64(out, HEADER_BYTES, marker.snapshotIndex);
+  putU32(out, HEADER_BYTES + 8, marker.nextChunk);
+  out[HEADER_BYTES + 12] = marker.ended ? 1 : 0;
+  writeU64(out, HEADER_BYTES + 13, marker.records);
+  putU32(out, HEADER_BYTES + 21, marker.context.length);
   out.set(marker.context, fixed);
   out.set(marker.carry, fixed + marker.context.length);
   return seal(EMPTY, out);
@@ -244,18 +241,17 @@ export function encodeRestoreMarker(marker: RestoreMarker): Uint8Array {
 /** decodeRestoreMarker decodes and checks a restore marker. */
 export function decodeRestoreMarker(bytes: Uint8Array, where: string): RestoreMarker {
   unseal(EMPTY, bytes, RESTORE_FIXED_BYTES, where);
-  const view = viewOf(bytes);
   const fixed = HEADER_BYTES + RESTORE_FIXED_BYTES;
-  const contextLength = view.getUint32(HEADER_BYTES + 21);
-  const flags = view.getUint8(HEADER_BYTES + 12);
+  const contextLength = getU32(bytes, HEADER_BYTES + 21);
+  const flags = bytes[HEADER_BYTES + 12]!;
   if (fixed + contextLength > bytes.length || flags > 1) {
     throw new CorruptionError(`${where}: bad restore marker (context ${contextLength})`);
   }
   return {
-    snapshotIndex: readU64(view, HEADER_BYTES, where),
-    nextChunk: view.getUint32(HEADER_BYTES + 8),
+    snapshotIndex: readU64(bytes, HEADER_BYTES, where),
+    nextChunk: getU32(bytes, HEADER_BYTES + 8),
     ended: flags === 1,
-    records: readU64(view, HEADER_BYTES + 13, where),
+    records: readU64(bytes, HEADER_BYTES + 13, where),
     context: copyBytes(bytes, fixed, fixed + contextLength),
     carry: copyBytes(bytes, fixed + contextLength),
   };
@@ -294,34 +290,15 @@ export function copyBytes(bytes: Uint8Array, start = 0, end = bytes.length): Uin
   return new Uint8Array(bytes.subarray(start, end));
 }
 
-/** viewOf returns a DataView over exactly the bytes of `bytes`. */
-export function viewOf(bytes: Uint8Array): DataView {
-  return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-}
-
-/** writeU64 writes a safe non-negative integer as a big-endian u64. */
-export function writeU64(view: DataView, offset: number, value: number): void {
-  assert(Number.isSafeInteger(value) && value >= 0, () => `u64 ${value} is not a safe integer`);
-  view.setUint32(offset, Math.floor(value / TWO_POW_32));
-  view.setUint32(offset + 4, value >>> 0);
-}
-
-/** writeU64At writes a safe non-negative integer as a big-endian u64 into `bytes`. */
-function writeU64At(bytes: Uint8Array, offset: number, value: number): void {
+/** writeU64 writes a safe non-negative integer as a big-endian u64 into `bytes`. */
+export function writeU64(bytes: Uint8Array, offset: number, value: number): void {
   assert(Number.isSafeInteger(value) && value >= 0, () => `u64 ${value} is not a safe integer`);
   putU64(bytes, offset, value);
 }
 
-/** readU64At reads a big-endian u64 of `bytes`, throwing CorruptionError above 2^53 - 1. */
-function readU64At(bytes: Uint8Array, offset: number, where: string): number {
+/** readU64 reads a big-endian u64 of `bytes`, throwing CorruptionError above 2^53 - 1. */
+export function readU64(bytes: Uint8Array, offset: number, where: string): number {
   const value = getU64(bytes, offset);
   if (value < 0) throw new CorruptionError(`${where}: u64 above 2^53 - 1`);
   return value;
-}
-
-/** readU64 reads a big-endian u64, throwing CorruptionError if it is above 2^53 - 1. */
-export function readU64(view: DataView, offset: number, where: string): number {
-  const high = view.getUint32(offset);
-  if (high > SAFE_HIGH_WORD_MAX) throw new CorruptionError(`${where}: u64 above 2^53 - 1`);
-  return high * TWO_POW_32 + view.getUint32(offset + 4);
 }

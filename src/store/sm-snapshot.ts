@@ -39,10 +39,10 @@ import {
   sessionKey,
   clientIdOfSuffix,
   copyBytes,
-  viewOf,
   writeU64,
   type RestoreMarker,
 } from './sm-records.js';
+import { getU32, putU32 } from './be-bytes.js';
 import type { Db } from './sm-view.js';
 
 /** SnapshotChunk is one piece of a group's snapshot stream. */
@@ -91,10 +91,9 @@ class PayloadCutter {
 
   writeRecord(kind: number, key: Uint8Array, value: Uint8Array): void {
     const prefix = new Uint8Array(RECORD_PREFIX_BYTES);
-    const view = viewOf(prefix);
-    view.setUint8(0, kind);
-    view.setUint32(1, key.length);
-    view.setUint32(5, value.length);
+    prefix[0] = kind;
+    putU32(prefix, 1, key.length);
+    putU32(prefix, 5, value.length);
     this.write(prefix);
     this.write(key);
     this.write(value);
@@ -134,11 +133,10 @@ export async function encodeChunk(index: number, payload: Uint8Array): Promise<U
   const useRaw = compressed.length >= payload.length;
   const body = useRaw ? payload : compressed;
   const chunk = new Uint8Array(CHUNK_HEADER_BYTES + body.length);
-  const view = viewOf(chunk);
-  view.setUint8(0, useRaw ? ENCODING_RAW : ENCODING_BROTLI);
-  view.setUint32(1, index);
-  view.setUint32(5, payload.length);
-  view.setUint32(9, crc32(payload));
+  chunk[0] = useRaw ? ENCODING_RAW : ENCODING_BROTLI;
+  putU32(chunk, 1, index);
+  putU32(chunk, 5, payload.length);
+  putU32(chunk, 9, crc32(payload));
   chunk.set(body, CHUNK_HEADER_BYTES);
   assert(chunk.length <= SNAPSHOT_CHUNK_BYTES_MAX, () => `chunk of ${chunk.length} bytes`);
   return chunk;
@@ -149,7 +147,7 @@ export function chunkIndexOf(chunk: Uint8Array): number {
   if (!(chunk instanceof Uint8Array) || chunk.length < CHUNK_HEADER_BYTES) {
     throw new MalformedError('SnapshotChunk', '', 'shorter than its header');
   }
-  return viewOf(chunk).getUint32(1);
+  return getU32(chunk, 1);
 }
 
 /**
@@ -168,8 +166,8 @@ export async function* snapshotChunks(
   let next = 0;
   const header = new Uint8Array(HEADER_VALUE_BYTES);
   header[0] = STREAM_FORMAT;
-  viewOf(header).setUint32(1, group);
-  writeU64(viewOf(header), 5, appliedIndex);
+  putU32(header, 1, group);
+  writeU64(header, 5, appliedIndex);
   cutter.writeRecord(RECORD_HEADER, new Uint8Array(0), header);
   for (const [tag, kind] of [
     [TAG_SESSION, RECORD_SESSION],
@@ -194,7 +192,7 @@ export async function* snapshotChunks(
     }
   }
   const end = new Uint8Array(8);
-  writeU64(viewOf(end), 0, cutter.records);
+  writeU64(end, 0, cutter.records);
   cutter.writeRecord(RECORD_END, new Uint8Array(0), end);
   const payloads = cutter.full.splice(0);
   if (cutter.rest().length > 0 || payloads.length === 0) payloads.push(cutter.rest());
@@ -212,9 +210,8 @@ export async function decodeChunk(
   chunk: Uint8Array,
 ): Promise<{ index: number; payload: Uint8Array }> {
   const index = chunkIndexOf(chunk);
-  const view = viewOf(chunk);
-  const encoding = view.getUint8(0);
-  const length = view.getUint32(5);
+  const encoding = chunk[0];
+  const length = getU32(chunk, 5);
   const body = chunk.subarray(CHUNK_HEADER_BYTES);
   if (length > SNAPSHOT_PAYLOAD_BYTES) {
     throw new MalformedError('SnapshotChunk', 'payloadLength', `${length} is above the limit`);
@@ -233,7 +230,7 @@ export async function decodeChunk(
   } else {
     throw new MalformedError('SnapshotChunk', 'encoding', `unknown encoding ${encoding}`);
   }
-  if (payload.length !== length || crc32(payload) !== view.getUint32(9)) {
+  if (payload.length !== length || crc32(payload) !== getU32(chunk, 9)) {
     throw new MalformedError('SnapshotChunk', 'body', 'payload length or checksum mismatch');
   }
   return { index, payload };
@@ -257,15 +254,14 @@ export function restorePayload(
   payload: Uint8Array,
 ): { writes: RestoreWrite[]; marker: RestoreMarker } {
   const bytes = concat(marker.carry, payload);
-  const view = viewOf(bytes);
   const writes: RestoreWrite[] = [];
   let { records, ended } = marker;
   let offset = 0;
   while (bytes.length - offset >= RECORD_PREFIX_BYTES) {
     if (ended) throw malformed(records, 'bytes after the end record');
-    const kind = view.getUint8(offset);
-    const keyLength = view.getUint32(offset + 1);
-    const valueLength = view.getUint32(offset + 5);
+    const kind = bytes[offset]!;
+    const keyLength = getU32(bytes, offset + 1);
+    const valueLength = getU32(bytes, offset + 5);
     if (keyLength > KEY_BYTES_MAX || valueLength > SNAPSHOT_RECORD_VALUE_BYTES_MAX) {
       throw malformed(records, `record sizes ${keyLength}/${valueLength} above the limits`);
     }
@@ -304,7 +300,7 @@ function restoreRecord(
         if (value.length !== HEADER_VALUE_BYTES || value[0] !== STREAM_FORMAT) {
           throw malformed(records, 'unknown snapshot header');
         }
-        const applied = readU64(viewOf(value), 5, where);
+        const applied = readU64(value, 5, where);
         if (applied !== snapshotIndex) {
           throw malformed(records, `snapshot of index ${applied}, restoring ${snapshotIndex}`);
         }
@@ -318,7 +314,7 @@ function restoreRecord(
         decodeDataValue(key, value, where);
         return { key: dataKey(group, key), value };
       case RECORD_END:
-        if (value.length !== 8 || readU64(viewOf(value), 0, where) !== records) {
+        if (value.length !== 8 || readU64(value, 0, where) !== records) {
           throw malformed(records, 'end record does not match the record count');
         }
         return null;

@@ -4,6 +4,7 @@
  * typed error), and plain values are viewed as the generated encoders' input the same way.
  */
 import protobuf from 'protobufjs/minimal.js';
+import { WireReader } from './wire-codec-reader.js';
 
 /**
  * Wire is how a plain value looks to a generated encoder: the same fields, with our enums and
@@ -55,25 +56,28 @@ export function uint64ToSafeNumber(value: number | WireLong | null | undefined):
 }
 
 /**
- * NumberReader is a protobufjs Reader whose uint64 fields read straight into numbers: the
- * stock reader builds a LongBits and a Long per field, which showed in the allocation profile
- * of a node (every command is decoded on every replica). Values up to 2^53 - 1 are exact;
- * larger ones come out as numbers of at least 2^53, which uint64ToSafeNumber refuses, as it
- * refuses the Long it replaces. Pass one to a generated `decode` instead of the bytes.
+ * NumberReader is a protobufjs Reader whose uint64 fields are read by the Raft codec's own
+ * WireReader, straight into numbers: the stock reader builds a LongBits and a Long per field,
+ * which showed in the allocation profile of a node (every command is decoded on every
+ * replica). Values up to 2^53 - 1 come out as numbers; larger ones as their two words (a
+ * WireLong), which uint64ToSafeNumber refuses with the exact value, as it refused the Long.
+ * Pass one to a generated `decode` instead of the bytes.
  */
 export class NumberReader extends protobuf.Reader {
-  /** uint64 reads a varint of up to 10 bytes as a number (exact below 2^53). */
+  readonly #wire: WireReader;
+
+  constructor(bytes: Uint8Array) {
+    super(bytes);
+    this.#wire = new WireReader(bytes);
+  }
+
+  /** uint64 reads a varint of up to 10 bytes (see WireReader.uint64). */
   override uint64(): ReturnType<protobuf.Reader['uint64']> {
-    let value = 0;
-    let scale = 1;
-    for (let i = 0; i < 10; i++) {
-      if (this.pos >= this.len)
-        throw new RangeError(`index out of range: ${this.pos} + 1 > ${this.len}`);
-      const byte = this.buf[this.pos++]!;
-      value += (byte & 0x7f) * scale;
-      if (byte < 0x80) return value as unknown as ReturnType<protobuf.Reader['uint64']>;
-      scale *= 128;
-    }
-    throw new Error('invalid varint encoding');
+    const wire = this.#wire;
+    wire.pos = this.pos;
+    const value = wire.uint64(this.len);
+    this.pos = wire.pos;
+    // The generated decoders take a number or an object with `low` and `high`, as here.
+    return value as unknown as ReturnType<protobuf.Reader['uint64']>;
   }
 }

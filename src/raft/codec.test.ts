@@ -16,6 +16,20 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import {
+  confChangeArb,
+  confStateArb,
+  entryArb,
+  enumValues,
+  hardStateArb,
+  messageArb,
+  metadataArb,
+  nestedField,
+  nodeIdArb,
+  snapshotArb,
+  varint,
+  varintField,
+} from './codec-test-util.js';
+import {
   MessageDecodeError,
   decodeConfChange,
   decodeConfState,
@@ -42,112 +56,13 @@ import {
   EntryType,
   MessageType,
   emptyMessage,
-  type ConfChange,
-  type ConfState,
-  type Entry,
   type GroupId,
-  type HardState,
-  type Message,
   type NodeId,
-  type Snapshot,
-  type SnapshotMetadata,
 } from './types.js';
 
 const RUNS = 300;
 const TWO_TO_53 = 2n ** 53n;
 const UINT64_MAX = 2n ** 64n - 1n;
-
-// ---- Arbitraries of valid values ----
-
-const uint64 = fc.maxSafeNat();
-const nodeIdArb = fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER }).map((id) => id as NodeId);
-const bytesArb = fc.uint8Array({ maxLength: 48 });
-
-/** record is fc.record with ordinary prototypes (deepStrictEqual compares prototypes). */
-function record<T>(model: { [K in keyof T]: fc.Arbitrary<T[K]> }): fc.Arbitrary<T> {
-  return fc.record(model, { noNullPrototype: true }) as fc.Arbitrary<T>;
-}
-
-function enumValues(names: Record<string, string | number>): number[] {
-  return Object.values(names).filter((value): value is number => typeof value === 'number');
-}
-
-const entryArb: fc.Arbitrary<Entry> = record({
-  term: uint64,
-  index: uint64,
-  type: fc.constantFrom(...enumValues(EntryType)),
-  data: bytesArb,
-});
-
-const hardStateArb: fc.Arbitrary<HardState> = record({
-  term: uint64,
-  vote: fc.oneof(fc.constant(0 as NodeId), nodeIdArb),
-  commit: uint64,
-});
-
-/** confStateArb splits distinct ids between voters and learners, each list sorted. */
-const confStateArb: fc.Arbitrary<ConfState> = fc
-  .uniqueArray(fc.tuple(nodeIdArb, fc.boolean()), { maxLength: 9, selector: ([id]) => id })
-  .map((members) => {
-    const sorted = members.sort(([a], [b]) => a - b);
-    return {
-      voters: sorted.filter(([, voter]) => voter).map(([id]) => id),
-      learners: sorted.filter(([, voter]) => !voter).map(([id]) => id),
-    };
-  });
-
-const confChangeArb: fc.Arbitrary<ConfChange> = record({
-  type: fc.constantFrom(...enumValues(ConfChangeType)),
-  nodeId: nodeIdArb,
-  context: bytesArb,
-});
-
-const metadataArb: fc.Arbitrary<SnapshotMetadata> = record({
-  index: uint64,
-  term: uint64,
-  confState: confStateArb,
-});
-
-const snapshotArb: fc.Arbitrary<Snapshot> = record({ metadata: metadataArb, data: bytesArb });
-
-const messageArb: fc.Arbitrary<Message> = record({
-  type: fc.constantFrom(...enumValues(MessageType)),
-  groupId: fc.integer({ min: 0, max: 2 ** 32 - 1 }).map((id) => id as GroupId),
-  from: uint64.map((id) => id as NodeId),
-  to: uint64.map((id) => id as NodeId),
-  term: uint64,
-  logTerm: uint64,
-  index: uint64,
-  entries: fc.array(entryArb, { maxLength: 6 }),
-  commit: uint64,
-  reject: fc.boolean(),
-  rejectHint: uint64,
-  snapshot: fc.option(snapshotArb, { nil: null }),
-  context: bytesArb,
-});
-
-// ---- Helpers that build wire bytes by hand ----
-
-function varint(value: bigint): number[] {
-  const out: number[] = [];
-  let rest = value;
-  while (rest >= 0x80n) {
-    out.push(Number(rest & 0x7fn) | 0x80);
-    rest >>= 7n;
-  }
-  out.push(Number(rest));
-  return out;
-}
-
-/** varintField encodes field `number` with wire type 0 and `value`. */
-function varintField(number: number, value: bigint): number[] {
-  return [...varint(BigInt(number << 3)), ...varint(value)];
-}
-
-/** nestedField encodes field `number` with wire type 2 around `bytes`. */
-function nestedField(number: number, bytes: readonly number[]): number[] {
-  return [...varint(BigInt((number << 3) | 2)), ...varint(BigInt(bytes.length)), ...bytes];
-}
 
 /** decodeError runs `decode` and returns the MessageDecodeError it must throw. */
 function decodeError(decode: () => unknown): MessageDecodeError {

@@ -17,6 +17,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
+import { bytesArb, messageArb, key, nestedField, varint, varintField } from './codec-test-util.js';
 import {
   MessageDecodeError,
   decodeMessage,
@@ -33,12 +34,9 @@ import {
   EntryType,
   MessageType,
   emptyMessage,
-  type ConfState,
-  type Entry,
   type GroupId,
   type Message,
   type NodeId,
-  type Snapshot,
 } from './types.js';
 
 const RUNS = 300;
@@ -47,89 +45,7 @@ const UINT64_MAX = 2n ** 64n - 1n;
 /** Reasons of the bytes the hand-rolled decoder refuses on purpose where protobufjs skips. */
 const STRICTER = /group \(wire type [34]\)|varint longer than 10 bytes/;
 
-// ---- Arbitraries of valid values (as in codec.test.ts) ----
-
-const uint64 = fc.maxSafeNat();
-const nodeIdArb = fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER }).map((id) => id as NodeId);
-const bytesArb = fc.uint8Array({ maxLength: 48 });
-
-/** record is fc.record with ordinary prototypes (deepStrictEqual compares prototypes). */
-function record<T>(model: { [K in keyof T]: fc.Arbitrary<T[K]> }): fc.Arbitrary<T> {
-  return fc.record(model, { noNullPrototype: true }) as fc.Arbitrary<T>;
-}
-
-function enumValues(names: Record<string, string | number>): number[] {
-  return Object.values(names).filter((value): value is number => typeof value === 'number');
-}
-
-const entryArb: fc.Arbitrary<Entry> = record({
-  term: uint64,
-  index: uint64,
-  type: fc.constantFrom(...enumValues(EntryType)),
-  data: bytesArb,
-});
-
-/** confStateArb splits distinct ids between voters and learners, each list sorted. */
-const confStateArb: fc.Arbitrary<ConfState> = fc
-  .uniqueArray(fc.tuple(nodeIdArb, fc.boolean()), { maxLength: 9, selector: ([id]) => id })
-  .map((members) => {
-    const sorted = members.sort(([a], [b]) => a - b);
-    return {
-      voters: sorted.filter(([, voter]) => voter).map(([id]) => id),
-      learners: sorted.filter(([, voter]) => !voter).map(([id]) => id),
-    };
-  });
-
-const snapshotArb: fc.Arbitrary<Snapshot> = record({
-  metadata: record({ index: uint64, term: uint64, confState: confStateArb }),
-  data: bytesArb,
-});
-
-const messageArb: fc.Arbitrary<Message> = record({
-  type: fc.constantFrom(...enumValues(MessageType)),
-  groupId: fc.integer({ min: 0, max: 2 ** 32 - 1 }).map((id) => id as GroupId),
-  from: uint64.map((id) => id as NodeId),
-  to: uint64.map((id) => id as NodeId),
-  term: uint64,
-  logTerm: uint64,
-  index: uint64,
-  entries: fc.array(entryArb, { maxLength: 4 }),
-  commit: uint64,
-  reject: fc.boolean(),
-  rejectHint: uint64,
-  snapshot: fc.option(snapshotArb, { nil: null }),
-  context: bytesArb,
-});
-
 const batchArb = fc.array(messageArb, { maxLength: 5 });
-
-// ---- Wire bytes by hand ----
-
-function varint(value: bigint): number[] {
-  const out: number[] = [];
-  let rest = value;
-  while (rest >= 0x80n) {
-    out.push(Number(rest & 0x7fn) | 0x80);
-    rest >>= 7n;
-  }
-  out.push(Number(rest));
-  return out;
-}
-
-/** key encodes a field's tag: number << 3 | wire type. */
-function key(number: number, wireType: number): number[] {
-  return varint(BigInt((number << 3) | wireType));
-}
-
-/** varintField encodes field `number` with wire type 0 and `value`. */
-function varintField(number: number, value: bigint): number[] {
-  return [...key(number, 0), ...varint(value)];
-}
-
-/** nestedField encodes field `number` with wire type 2 around `bytes`. */
-function nestedField(number: number, bytes: readonly number[]): number[] {
-  return [...key(number, 2), ...varint(BigInt(bytes.length)), ...bytes];
-}
 
 // Field soup: protobuf-like bytes that follow the schema loosely, so that random input reaches
 // every decoding rule at every depth: known fields with good and bad values (small, near and

@@ -834,27 +834,18 @@ export class KvStateMachine {
     batch.sessionWrites.set(clientId, record);
   }
 
-  /** applyEntry applies one entry into the batch and returns its outcome. */
+  /**
+   * applyEntry applies an entry applyEntryNow declined (never a no-op): a command that must
+   * read first, a retry, a stale seq, a lost session, or bytes that did not decode (the
+   * prefetch decoded every command of the batch, or kept why it could not).
+   */
   private async applyEntry(batch: Batch, entry: ApplyEntry): Promise<ApplyResult> {
     const index = entry.index;
-    if (entry.type === EntryType.ConfChange || entry.data.length === 0) {
-      return { index, type: 'noop' };
-    }
     assert(entry.type === EntryType.Normal, () => `entry ${index} has type ${entry.type}`);
-    let command: Command;
-    const decoded = batch.commands.get(index);
-    if (decoded instanceof KvError) {
-      return { index, type: 'error', clientId: 0, seq: 0, error: decoded, deduplicated: false };
-    }
-    if (decoded !== undefined) {
-      command = decoded;
-    } else {
-      try {
-        command = decodeCommand(entry.data);
-      } catch (error) {
-        if (!(error instanceof KvError)) throw error;
-        return { index, type: 'error', clientId: 0, seq: 0, error, deduplicated: false };
-      }
+    const command = batch.commands.get(index);
+    assert(command !== undefined, () => `entry ${index} was not decoded by the prefetch`);
+    if (command instanceof KvError) {
+      return { index, type: 'error', clientId: 0, seq: 0, error: command, deduplicated: false };
     }
     const { clientId, seq } = command;
     if (seq === 0 || clientId === 0) {

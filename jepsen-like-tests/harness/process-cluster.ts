@@ -7,12 +7,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { appendFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import { strata } from '../../src/store/admin-gen/admin.js';
 import type { strata as AdminTypes } from '../../src/store/admin-gen/admin-types.js';
+import { freePort } from './ports.js';
 
 /** NodeStatus is a node's Admin.Status answer. */
 export type NodeStatus = AdminTypes.admin.StatusResponse.$Shape;
@@ -21,35 +21,8 @@ export type NodeStatus = AdminTypes.admin.StatusResponse.$Shape;
 export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const STRATA_BIN = join(REPO_ROOT, 'bin', 'strata.js');
 
-/** PORT_RANGE: test ports come from below Linux's ephemeral range (32768-60999 by default). */
-const PORT_RANGE = { low: 12_000, high: 32_000 };
-const handedOut = new Set<number>();
-
-/**
- * freePort returns a loopback port that is free now. It picks at random below the ephemeral
- * range and checks it by binding: a port from the kernel's own `listen(0)` is an ephemeral port,
- * and an outgoing connection (of this or another test) could take it before the node binds it,
- * which once made a node fail to start with EADDRINUSE.
- */
-export async function freePort(host = '127.0.0.1'): Promise<number> {
-  for (let attempt = 0; attempt < 200; attempt++) {
-    const port = PORT_RANGE.low + Math.floor(Math.random() * (PORT_RANGE.high - PORT_RANGE.low));
-    if (handedOut.has(port)) continue;
-    if (await canBind(port, host)) {
-      handedOut.add(port);
-      return port;
-    }
-  }
-  throw new Error(`no free port in ${PORT_RANGE.low}-${PORT_RANGE.high} on ${host}`);
-}
-
-function canBind(port: number, host: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.once('error', () => resolve(false));
-    server.listen(port, host, () => server.close(() => resolve(true)));
-  });
-}
+/** freePort is re-exported for the tests and benchmarks that pick ports of their own. */
+export { freePort };
 
 /** ClusterOptions configure a test cluster. */
 export interface ClusterOptions {

@@ -16,7 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { GroupRing } from '../ring/index.js';
 import { StrataClient, type NodeStatus } from '../client/index.js';
-import { freePort } from '../../jepsen-like-tests/harness/process-cluster.js';
+import { freePort } from '../../jepsen-like-tests/harness/ports.js';
 
 const LAUNCHER = fileURLToPath(new URL('../../../bin/strata.js', import.meta.url));
 const NODE_COUNT = 3;
@@ -71,7 +71,7 @@ function logs(): string {
   return nodes.map((n) => `[n${n.id}] ${n.log.slice(-5).join(' | ')}`).join('\n');
 }
 
-/** connectWhenReady waits until the cluster answers and a write succeeds (bounded). */
+/** connectWhenReady waits until a write succeeds and every node answers (bounded). */
 async function connectWhenReady(): Promise<StrataClient> {
   const until = Date.now() + READY_MS;
   let last: unknown = null;
@@ -83,6 +83,8 @@ async function connectWhenReady(): Promise<StrataClient> {
       const client = await StrataClient.connect({ endpoints, deadlineMs: 3_000 });
       try {
         await client.put('e2e/ready', 'yes', { deadlineMs: 3_000 });
+        // Every node, not just a quorum, must serve before the tests ask each of them.
+        await Promise.all(endpoints.map((endpoint) => client.status(endpoint)));
         return client;
       } catch (error) {
         client.close();

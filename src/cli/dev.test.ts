@@ -6,31 +6,24 @@
 import assert from 'node:assert/strict';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
+import { claimPort } from '../../jepsen-like-tests/harness/ports.js';
 
 const LAUNCHER = fileURLToPath(new URL('../../../bin/strata.js', import.meta.url));
 const WAIT_MS = 60_000;
-
-/** portFree says whether a loopback port can be bound now. */
-function portFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.once('error', () => resolve(false));
-    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
-  });
-}
 
 /** threeFreePorts finds a base port whose next two are free too (bounded tries). */
 async function threeFreePorts(): Promise<number> {
   for (let attempt = 0; attempt < 50; attempt++) {
     // Below the ephemeral range (32768-60999), so no outgoing connection takes one meanwhile.
     const base = 12_000 + Math.floor(Math.random() * 20_000);
-    const free = await Promise.all([0, 1, 2].map((i) => portFree(base + i)));
-    if (free.every(Boolean)) return base;
+    // Claimed one by one (see ports.ts): ports claimed before a miss stay claimed, unused.
+    let claimed = 0;
+    while (claimed < 3 && (await claimPort(base + claimed))) claimed++;
+    if (claimed === 3) return base;
   }
   throw new Error('no three consecutive free ports found in 50 tries');
 }
